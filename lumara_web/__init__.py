@@ -1,0 +1,95 @@
+"""Lumara: a personal memory assistant that runs entirely on this machine."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+__version__ = "0.1.0"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+# Objects a test (or an embedding program) may inject instead of the real models.
+COMPONENT_KEYS = ("embedder",)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Wire the app. `test_config` holds setting overrides (see config.SETTINGS) and may
+    inject components, e.g. {"embedder": FakeEmbedder()} to skip loading the real model."""
+    from . import api, db, migrations, store, views, web_context
+    from .config import load_settings
+    from .embeddings import EmbeddingService, PersistentEmbeddingCache, SentenceTransformerEmbedder
+    from .memories import MemoryService
+
+    overrides = dict(test_config or {})
+    components = {key: overrides.pop(key) for key in COMPONENT_KEYS if key in overrides}
+    settings = load_settings(overrides)
+
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"))
+    app.config["MAX_CONTENT_LENGTH"] = settings["max_request_bytes"]
+    app.json.sort_keys = False  # keep "memory" before its findings, as documented
+
+    settings["data_dir"].mkdir(parents=True, exist_ok=True)
+    conn = db.connect(settings["db_path"])
+    try:
+        migrations.migrate(conn)
+        problems = store.integrity_problems(conn, quick=True)
+    finally:
+        conn.close()
+    if problems:
+        log.error("database %s has problems: %s", settings["db_path"], "; ".join(problems))
+
+    embedder = components.get("embedder")
+    embeddings = EmbeddingService(
+        cache=PersistentEmbeddingCache(settings["db_path"]),
+        memo_size=settings["embedding_memo_size"],
+        batch_size=settings["embedding_batch_size"],
+        wait_seconds=settings["model_wait_seconds"],
+        embedder=embedder,
+        loader=None if embedder else functools.partial(
+            SentenceTransformerEmbedder.load, settings["embedding_model"],
+            settings["embedding_batch_size"]))
+    services = web_context.Lumara(settings=settings, embeddings=embeddings,
+                                  memories=MemoryService(embeddings, settings),
+                                  startup_problems=problems)
+    web_context.init_app(app, services)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(views.bp)
+    _register_error_handlers(app)
+    embeddings.start_loading()
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/health"
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from .errors import LumaraError
+
+    @app.errorhandler(LumaraError)
+    def lumara_error(error: LumaraError):
+        return jsonify(error.to_dict()), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if not _wants_json():
+            return error
+        code = (error.name or "error").lower().replace(" ", "_")
+        body = {"error": {"code": code, "message": error.description}}
+        return jsonify(body), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        body = {"error": {"code": "internal_error",
+                          "message": f"Something went wrong on the server "
+                                     f"({type(error).__name__}); nothing was changed."}}
+        return jsonify(body), 500

