@@ -68,7 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/health"
+    return request.path in ("/api", "/health") or request.path.startswith("/api/")
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -83,8 +83,14 @@ def _register_error_handlers(app: Flask) -> None:
         if not _wants_json():
             return error
         code = (error.name or "error").lower().replace(" ", "_")
-        body = {"error": {"code": code, "message": error.description}}
-        return jsonify(body), error.code
+        response = jsonify({"error": {"code": code, "message": error.description}})
+        response.status_code = error.code
+        # Keep the exception's own headers (a 405 must say which methods are Allowed),
+        # but not its HTML content type.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers.add(name, value)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from . import validation
-from .errors import ValidationError
+from .errors import NotFound, ValidationError
 from .web_context import get_db, lumara
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+# SQLite integers are signed 64-bit: no memory can have a larger id, and binding one
+# raises OverflowError (a 500) instead of finding nothing.
+MAX_MEMORY_ID = 2**63 - 1
+
+
+class MemoryIdConverter(BaseConverter):
+    """An id in the URL: 1 to 19 ASCII digits, else no route matches (404). Werkzeug's int
+    converter also takes other Unicode digits, and ids too long for int() (a 500)."""
+
+    regex = r"[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
+
+
+# Registered before the routes below, which are added to the app in definition order.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("memory_id",
+                                                                     MemoryIdConverter))
+
+
+@bp.url_value_preprocessor
+def _refuse_impossible_ids(_endpoint: str | None, values: dict | None) -> None:
+    # Checked here, not in the converter: a converter's refusal makes Werkzeug answer 405.
+    memory_id = (values or {}).get("memory_id")
+    if memory_id is not None and memory_id > MAX_MEMORY_ID:
+        raise NotFound(f"No memory has id {memory_id}.", code="memory_not_found")
 
 
 def _json_body() -> dict:
@@ -52,12 +83,12 @@ def search_memories():
     return jsonify(services.memories.search(get_db(), query).to_dict())
 
 
-@bp.get("/memories/<int:memory_id>")
+@bp.get("/memories/<memory_id:memory_id>")
 def get_memory(memory_id: int):
     return jsonify({"memory": lumara().memories.get(get_db(), memory_id).to_dict()})
 
 
-@bp.patch("/memories/<int:memory_id>")
+@bp.patch("/memories/<memory_id:memory_id>")
 def edit_memory(memory_id: int):
     services = lumara()
     patch = validation.parse_memory_patch(_json_body(), services.settings)
@@ -65,7 +96,7 @@ def edit_memory(memory_id: int):
     return jsonify({"memory": memory.to_dict(), **findings.to_dict()})
 
 
-@bp.delete("/memories/<int:memory_id>")
+@bp.delete("/memories/<memory_id:memory_id>")
 def delete_memory(memory_id: int):
     deleted = lumara().memories.delete(get_db(), memory_id)
     return jsonify({"deleted": deleted.to_dict()})

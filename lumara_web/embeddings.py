@@ -218,11 +218,18 @@ class EmbeddingService:
             if vector is not None:
                 self.counters["memo_hits"] += 1
                 return vector
-        return self.embed_many([text])[0]
+        return self._vectors_for([text])[text]
 
     def embed_many(self, texts: Iterable[str]) -> np.ndarray:
-        """Vectors for `texts`, in order; only texts found in no cache reach the model."""
+        """Vectors for `texts`, one row each, in order; only texts found in no cache reach
+        the model."""
         texts = list(texts)
+        if not texts:
+            return np.empty((0, EMBEDDING_DIMENSIONS), dtype=np.float32)
+        vectors = self._vectors_for(texts)
+        return np.stack([vectors[text] for text in texts])
+
+    def _vectors_for(self, texts: list[str]) -> dict[str, np.ndarray]:
         embedder = self._require_embedder()
         vectors: dict[str, np.ndarray] = {}
         owned: dict[str, Future] = {}  # texts this call computes
@@ -251,9 +258,7 @@ class EmbeddingService:
                         self._in_flight.pop(text, None)
         for text, future in (*owned.items(), *awaited.items()):
             vectors[text] = future.result()
-        if not texts:
-            return np.empty((0, EMBEDDING_DIMENSIONS), dtype=np.float32)
-        return np.stack([vectors[text] for text in texts])
+        return vectors
 
     def _resolve(self, embedder: Embedder, owned: dict[str, Future]) -> None:
         """Fill each owned future from the persistent cache, else from the model."""

@@ -59,11 +59,16 @@ _MEMORY_COLUMNS = ", ".join(_COLUMNS)
 _MEMORY_COLUMNS_AS_M = ", ".join("m." + column for column in _COLUMNS)
 
 
+def _json_field(text: str, empty: str) -> Any:
+    # Most memories have no tags or metadata: skip the parser for the common case.
+    return ([] if empty == "[]" else {}) if text == empty else json.loads(text)
+
+
 def _memory_from_row(row: Any) -> Memory:
-    return Memory(id=row["id"], content=row["content"], type=row["type"],
-                  tags=json.loads(row["tags"]), created_at=row["created_at"],
-                  updated_at=row["updated_at"], source=row["source"],
-                  metadata=json.loads(row["metadata"]))
+    """Columns in _COLUMNS order (by position: faster than by name on the search path)."""
+    return Memory(id=row[0], content=row[1], type=row[2], tags=_json_field(row[3], "[]"),
+                  created_at=row[4], updated_at=row[5], source=row[6],
+                  metadata=_json_field(row[7], "{}"))
 
 
 def insert_memory(conn: Any, *, content: str, type: str, tags: list[str], embedding: np.ndarray,
@@ -162,7 +167,7 @@ def nearest_memories(conn: Any, embedding: np.ndarray, *, k: int,
         FROM knn JOIN memories AS m ON m.id = knn.memory_id
         ORDER BY knn.distance""",
         {"query": vector_to_blob(embedding), "k": k, "type": type})
-    return [ScoredMemory(_memory_from_row(row), 1.0 - row["distance"]) for row in rows]
+    return [ScoredMemory(_memory_from_row(row), 1.0 - row[8]) for row in rows]
 
 
 def get_cached_embeddings(conn: Any, model_id: str,

@@ -13,6 +13,9 @@ from .errors import ValidationError
 
 # Metadata is for small machine-readable notes (ids, links), not a second content field.
 MAX_METADATA_BYTES = 4096
+# Deeper nesting is no note; a few hundred levels overflow the recursion that turns a
+# stored memory back into JSON, so such a memory could never be read again.
+MAX_METADATA_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,10 @@ def _metadata(value: Any) -> dict:
     if not isinstance(value, dict):
         raise ValidationError(f"metadata must be an object, not {_json_type(value)}.",
                               code="invalid_metadata")
+    depth = _nesting_depth(value)
+    if depth > MAX_METADATA_DEPTH:
+        raise ValidationError(f"metadata is nested {depth} levels deep; the limit is "
+                              f"{MAX_METADATA_DEPTH}.", code="invalid_metadata")
     try:
         size = len(json.dumps(value, allow_nan=False).encode("utf-8"))
     except (ValueError, UnicodeEncodeError):
@@ -190,6 +197,18 @@ def _metadata(value: Any) -> dict:
         raise ValidationError(f"metadata is {size:,} bytes as JSON; the limit is "
                               f"{MAX_METADATA_BYTES:,}.", code="invalid_metadata")
     return value
+
+
+def _nesting_depth(value: Any) -> int:
+    """How many objects/lists deep `value` goes, without recursion (input is untrusted)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1)
+                         for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _int_param(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
