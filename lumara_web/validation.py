@@ -189,7 +189,7 @@ def _metadata(value: Any) -> dict:
         raise ValidationError(f"metadata is nested {depth} levels deep; the limit is "
                               f"{MAX_METADATA_DEPTH}.", code="invalid_metadata")
     try:
-        size = len(json.dumps(value, allow_nan=False).encode("utf-8"))
+        size = len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8"))
     except (ValueError, UnicodeEncodeError):
         raise ValidationError("metadata must hold only valid JSON values and Unicode.",
                               code="invalid_metadata") from None

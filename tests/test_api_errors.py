@@ -222,6 +222,11 @@ def test_a_number_too_large_for_json_is_rejected_as_metadata(client, seeded, exp
     expect_error(lambda: send_raw(client, "add", seeded, raw), 400, "invalid_metadata")
 
 
+def test_a_lone_surrogate_in_metadata_is_rejected(client, seeded, expect_error):
+    raw = b'{"content": "ok", "metadata": {"note": "\\ud800"}}'
+    expect_error(lambda: send_raw(client, "add", seeded, raw), 400, "invalid_metadata")
+
+
 @pytest.mark.parametrize("endpoint", BODY_ENDPOINTS)
 @pytest.mark.parametrize("kwargs", [
     {"data": '{"content": "ok"}', "content_type": "text/plain"},
