@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 from . import store
 from .bundled import EMBEDDING_MODEL_ID, embedding_model_path
 from .db import connect
-from .errors import ModelUnavailable
+from .loading import BackgroundLoad
 from .migrations import EMBEDDING_DIMENSIONS
 
 log = logging.getLogger(__name__)
@@ -139,76 +138,34 @@ class EmbeddingService:
         self.cache = cache
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
-        self._loader = loader
+        if embedder is not None:
+            _require_width(embedder)
+        self.model = BackgroundLoad[Embedder](
+            "embedding model", loader=loader and (lambda: _require_width(loader())),
+            loaded=embedder)
         self._memo = LruMemo(memo_size)
         self._lock = threading.Lock()  # guards the memo, the in-flight map and the counters
         self._model_lock = threading.Lock()  # one model call at a time: 2 cores, no gain
         self._in_flight: dict[str, Future] = {}
-        self._ready = threading.Event()
-        self._embedder: Embedder | None = None
-        self._state = "not_started"
-        self._error: str | None = None
-        self.load_seconds: float | None = None
         self.counters = {"memo_hits": 0, "cache_hits": 0, "computed": 0, "model_batches": 0}
-        if embedder is not None:
-            self._set_embedder(embedder)
 
-    # -- model lifecycle ------------------------------------------------------------------
     def start_loading(self) -> threading.Thread | None:
         """Load the model on a background thread, once; the app answers meanwhile."""
-        if self._state != "not_started" or self._loader is None:
-            return None
-        self._state = "loading"
-        thread = threading.Thread(target=self._load, name="embedding-model-loader", daemon=True)
-        thread.start()
-        return thread
-
-    def _load(self) -> None:
-        started = time.perf_counter()
-        try:
-            embedder = self._loader()
-            self.load_seconds = time.perf_counter() - started
-            self._set_embedder(embedder)
-            log.info("embedding model %s ready in %.2f s", embedder.model_id, self.load_seconds)
-        except Exception as exc:  # any failure must reach /health, not kill a thread silently
-            self._error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            self._state = "error"
-            log.error("embedding model failed to load: %s", self._error)
-            self._ready.set()
-
-    def _set_embedder(self, embedder: Embedder) -> None:
-        if embedder.dimensions != EMBEDDING_DIMENSIONS:
-            raise ValueError(f"The embedding model {embedder.model_id} makes "
-                             f"{embedder.dimensions}-d vectors; this database stores "
-                             f"{EMBEDDING_DIMENSIONS}-d vectors.")
-        self._embedder = embedder
-        self._state = "ready"
-        self._ready.set()
+        return self.model.start()
 
     @property
     def state(self) -> str:
-        return self._state
+        return self.model.state
 
     @property
     def model_id(self) -> str | None:
-        return self._embedder.model_id if self._embedder else None
+        return self.model.value.model_id if self.model.value else None
 
     def status(self) -> dict:
         with self._lock:
             counters = dict(self.counters, memo_size=len(self._memo))
-        return {"state": self._state, "model": self.model_id, "error": self._error,
-                "dimensions": EMBEDDING_DIMENSIONS,
-                "load_seconds": None if self.load_seconds is None else round(self.load_seconds, 3),
-                "counters": counters}
-
-    def _require_embedder(self) -> Embedder:
-        if not self._ready.wait(self.wait_seconds):
-            raise ModelUnavailable("The embedding model is still loading; try again in a few "
-                                   "seconds.", code="model_loading")
-        if self._embedder is None:
-            raise ModelUnavailable(f"The embedding model could not be loaded: {self._error}",
-                                   code="model_failed")
-        return self._embedder
+        return {**self.model.status(), "model": self.model_id,
+                "dimensions": EMBEDDING_DIMENSIONS, "counters": counters}
 
     # -- embedding ------------------------------------------------------------------------
     def embed(self, text: str) -> np.ndarray:
@@ -230,7 +187,7 @@ class EmbeddingService:
         return np.stack([vectors[text] for text in texts])
 
     def _vectors_for(self, texts: list[str]) -> dict[str, np.ndarray]:
-        embedder = self._require_embedder()
+        embedder = self.model.wait(self.wait_seconds)
         vectors: dict[str, np.ndarray] = {}
         owned: dict[str, Future] = {}  # texts this call computes
         awaited: dict[str, Future] = {}  # texts another call is already computing
@@ -313,3 +270,11 @@ class EmbeddingService:
     def clear_memo(self) -> None:
         with self._lock:
             self._memo.clear()
+
+
+def _require_width(embedder: Embedder) -> Embedder:
+    if embedder.dimensions != EMBEDDING_DIMENSIONS:
+        raise ValueError(f"The embedding model {embedder.model_id} makes "
+                         f"{embedder.dimensions}-d vectors; this database stores "
+                         f"{EMBEDDING_DIMENSIONS}-d vectors.")
+    return embedder

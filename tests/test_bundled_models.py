@@ -28,7 +28,7 @@ def test_a_missing_configured_model_says_what_to_do(locate, tmp_path):
 def test_app_reports_a_missing_embedding_model_and_refuses_cleanly(tmp_path):
     app = create_app({"data_dir": str(tmp_path), "embedding_model": str(tmp_path / "none"),
                       "model_wait_seconds": 10})
-    app.extensions["lumara"].embeddings._ready.wait(10)
+    assert app.extensions["lumara"].embeddings.model.settle(10)
     client = app.test_client()
     health = client.get("/health").get_json()
     assert health["status"] == "error"
