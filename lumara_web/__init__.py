@@ -16,16 +16,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 
 # Objects a test (or an embedding program) may inject instead of the real models.
-COMPONENT_KEYS = ("embedder",)
+COMPONENT_KEYS = ("embedder", "engine")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Wire the app. `test_config` holds setting overrides (see config.SETTINGS) and may
-    inject components, e.g. {"embedder": FakeEmbedder()} to skip loading the real model."""
+    inject components: {"embedder": FakeEmbedder()} or {"engine": FakeEngine()} replace the
+    real models."""
     from . import api, db, migrations, store, views, web_context
     from .config import load_settings
     from .embeddings import EmbeddingService, PersistentEmbeddingCache, SentenceTransformerEmbedder
+    from .engine import LlamaEngine
     from .memories import MemoryService
+    from .review import ReviewService
 
     overrides = dict(test_config or {})
     components = {key: overrides.pop(key) for key in COMPONENT_KEYS if key in overrides}
@@ -56,14 +59,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         loader=None if embedder else functools.partial(
             SentenceTransformerEmbedder.load, settings["embedding_model"],
             settings["embedding_batch_size"]))
-    services = web_context.Lumara(settings=settings, embeddings=embeddings,
-                                  memories=MemoryService(embeddings, settings),
+    engine = components.get("engine") or LlamaEngine(
+        model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
+        extra_buffer_types=settings["llama_extra_buffers"])
+    memories = MemoryService(embeddings, settings)
+    services = web_context.Lumara(settings=settings, embeddings=embeddings, memories=memories,
+                                  engine=engine, review=ReviewService(memories),
                                   startup_problems=problems)
     web_context.init_app(app, services)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     _register_error_handlers(app)
     embeddings.start_loading()
+    engine.start()
     return app
 
 

@@ -42,8 +42,67 @@ def m001_memories_vectors_embedding_cache(conn: Any) -> None:
         ) WITHOUT ROWID""")
 
 
+def m002_conversations_suggestions_contradictions(conn: Any) -> None:
+    conn.execute("""
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""")
+    conn.execute("CREATE INDEX conversations_recent ON conversations (updated_at DESC, id DESC)")
+    # memories: the answer's receipt, a snapshot [{id, content, type, similarity}] so the
+    # history shows what was used even after a memory is edited or deleted.
+    conn.execute("""
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+            content TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'complete'
+                CHECK (status IN ('complete', 'stopped', 'error')),
+            memories TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(memories)),
+            stats TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(stats)),
+            created_at TEXT NOT NULL
+        )""")
+    conn.execute("CREATE INDEX messages_in_conversation ON messages (conversation_id, id)")
+    conn.execute("""
+        CREATE TABLE suggestions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            content TEXT NOT NULL CHECK (length(trim(content)) > 0),
+            type TEXT NOT NULL CHECK (type IN ('knowledge', 'experience', 'method')),
+            tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),
+            confidence REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'accepted', 'dismissed')),
+            conversation_id INTEGER REFERENCES conversations (id) ON DELETE SET NULL,
+            message_id INTEGER REFERENCES messages (id) ON DELETE SET NULL,
+            memory_id INTEGER REFERENCES memories (id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""")
+    conn.execute("CREATE INDEX suggestions_by_status ON suggestions (status, id)")
+    # A deleted memory leaves its id NULL here: resolved rows keep their history, and a
+    # pending one whose memory is gone is moot (list_contradictions skips it).
+    conn.execute("""
+        CREATE TABLE contradictions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id INTEGER REFERENCES memories (id) ON DELETE SET NULL,
+            existing_memory_id INTEGER REFERENCES memories (id) ON DELETE SET NULL,
+            similarity REAL NOT NULL,
+            confidence REAL NOT NULL,
+            explanation TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'resolved')),
+            resolution TEXT CHECK (resolution IN ('keep_both', 'replace', 'keep_original')),
+            created_at TEXT NOT NULL,
+            resolved_at TEXT
+        )""")
+    conn.execute("CREATE INDEX contradictions_by_status ON contradictions (status, id)")
+
+
 MIGRATIONS: list[Callable[[Any], None]] = [
     m001_memories_vectors_embedding_cache,
+    m002_conversations_suggestions_contradictions,
 ]
 
 

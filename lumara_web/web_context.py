@@ -10,7 +10,9 @@ from flask import Flask, current_app, g
 
 from . import db
 from .embeddings import EmbeddingService
+from .engine import Engine
 from .memories import MemoryService
+from .review import ReviewService
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Lumara:
     settings: dict
     embeddings: EmbeddingService
     memories: MemoryService
+    engine: Engine
+    review: ReviewService
     startup_problems: list[str]
 
 

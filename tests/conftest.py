@@ -2,7 +2,7 @@ import pytest
 
 from lumara_web import create_app
 
-from .fakes import FakeEmbedder
+from .fakes import FakeEmbedder, FakeEngine
 
 
 @pytest.fixture
@@ -11,8 +11,14 @@ def embedder():
 
 
 @pytest.fixture
-def app(tmp_path, embedder):
-    return create_app({"data_dir": str(tmp_path / "data"), "embedder": embedder})
+def engine():
+    return FakeEngine()
+
+
+@pytest.fixture
+def app(tmp_path, embedder, engine):
+    return create_app({"data_dir": str(tmp_path / "data"), "embedder": embedder,
+                       "engine": engine})
 
 
 @pytest.fixture

