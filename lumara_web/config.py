@@ -103,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
             "review; lower ones are dropped.", _fraction),
     Setting("contradiction_judge_confidence", 0.5,
             "The model's confidence needed to record a contradiction for review.", _fraction),
+    Setting("prompt_cache_mb", 64,
+            "Memory for saved llama.cpp prompt states (fast first tokens); 0 turns it off.",
+            int),
     Setting("max_queue", 16, "Chat requests that may wait for the model; more are told to "
             "retry.", _positive_int),
     Setting("llama_extra_buffers", False,

