@@ -23,11 +23,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Wire the app. `test_config` holds setting overrides (see config.SETTINGS) and may
     inject components: {"embedder": FakeEmbedder()} or {"engine": FakeEngine()} replace the
     real models."""
-    from . import api, db, migrations, store, views, web_context
+    from . import api, conversations_api, db, migrations, review_api, store, views, web_context, ws
+    from .chat import ChatService
     from .config import load_settings
     from .embeddings import EmbeddingService, PersistentEmbeddingCache, SentenceTransformerEmbedder
     from .engine import LlamaEngine
+    from .extraction import MemoryExtractor
+    from .insights import ContradictionJudge
     from .memories import MemoryService
+    from .memory_types import TypeClassifier
     from .review import ReviewService
 
     overrides = dict(test_config or {})
@@ -61,17 +65,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             settings["embedding_batch_size"]))
     engine = components.get("engine") or LlamaEngine(
         model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
-        extra_buffer_types=settings["llama_extra_buffers"])
+        extra_buffer_types=settings["llama_extra_buffers"],
+        prompt_cache_mb=settings["prompt_cache_mb"])
     memories = MemoryService(embeddings, settings)
+    chat = ChatService(engine=engine, embeddings=embeddings, memories=memories,
+                       extractor=MemoryExtractor(engine, TypeClassifier(embeddings)),
+                       judge=ContradictionJudge(engine), settings=settings)
     services = web_context.Lumara(settings=settings, embeddings=embeddings, memories=memories,
-                                  engine=engine, review=ReviewService(memories),
+                                  engine=engine, review=ReviewService(memories), chat=chat,
                                   startup_problems=problems)
     web_context.init_app(app, services)
     app.register_blueprint(api.bp)
+    app.register_blueprint(conversations_api.bp)
+    app.register_blueprint(review_api.bp)
     app.register_blueprint(views.bp)
+    ws.init_app(app)
     _register_error_handlers(app)
     embeddings.start_loading()
     engine.start()
+    chat.warm_up()
     return app
 
 

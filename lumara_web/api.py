@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from werkzeug.routing import BaseConverter
 
 from . import validation
-from .errors import NotFound, ValidationError
+from .errors import ValidationError
+from .url_ids import refuse_impossible_ids, use_id_converter
 from .web_context import get_db, lumara
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-# SQLite integers are signed 64-bit: no memory can have a larger id, and binding one
-# raises OverflowError (a 500) instead of finding nothing.
-MAX_MEMORY_ID = 2**63 - 1
-
-
-class MemoryIdConverter(BaseConverter):
-    """An id in the URL: 1 to 19 ASCII digits, else no route matches (404). Werkzeug's int
-    converter also takes other Unicode digits, and ids too long for int() (a 500)."""
-
-    regex = r"[0-9]{1,19}"
-
-    def to_python(self, value: str) -> int:
-        return int(value)
-
-    def to_url(self, value: int) -> str:
-        return str(int(value))
-
-
 # Registered before the routes below, which are added to the app in definition order.
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("memory_id",
-                                                                     MemoryIdConverter))
-
-
-@bp.url_value_preprocessor
-def _refuse_impossible_ids(_endpoint: str | None, values: dict | None) -> None:
-    # Checked here, not in the converter: a converter's refusal makes Werkzeug answer 405.
-    memory_id = (values or {}).get("memory_id")
-    if memory_id is not None and memory_id > MAX_MEMORY_ID:
-        raise NotFound(f"No memory has id {memory_id}.", code="memory_not_found")
+use_id_converter(bp, "memory_id")
+refuse_impossible_ids(bp, memory_id="memory_not_found")
 
 
 def _json_body() -> dict:

@@ -18,8 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import PROJECT_ROOT, __version__, db, migrations, retrieval, store
+from . import PROJECT_ROOT, __version__, db, migrations, prompts, retrieval, store, validation
 from .bundled import EMBEDDING_MODEL_ID, embedding_model_path
+from .chat import TurnRequest
 from .embeddings import (EmbeddingService, PersistentEmbeddingCache,
                          SentenceTransformerEmbedder, import_sentence_transformers)
 
@@ -45,22 +46,29 @@ def sentences(count: int, seed: int) -> list[str]:
 @dataclass
 class Row:
     operation: str
-    ours: list[float]  # milliseconds per sample
+    ours: list[float]  # milliseconds per sample (or tokens/s when unit is "tok/s")
     raw: list[float] | None
     aim: str
+    unit: str = "ms"
 
     @staticmethod
     def p(samples: list[float], q: float) -> float:
         return float(np.percentile(samples, q))
 
+    def show(self, value: float) -> str:
+        return f"{value:.1f} tok/s" if self.unit == "tok/s" else fmt(value)
+
     def cells(self) -> list[str]:
-        ours50, ours95 = self.p(self.ours, 50), self.p(self.ours, 95)
+        # For a rate, "p95" is the slow tail: the 5th percentile.
+        tail = 5 if self.unit == "tok/s" else 95
+        ours50, ours_tail = self.p(self.ours, 50), self.p(self.ours, tail)
         if self.raw is None:
-            return [self.operation, fmt(ours50), fmt(ours95), "—", "—", self.aim]
+            return [self.operation, self.show(ours50), self.show(ours_tail), "—", "—", self.aim]
         raw50 = self.p(self.raw, 50)
         ratio = ours50 / raw50
         shown = f"{ratio:.2f}×" if ratio >= 0.1 else f"{1 / ratio:,.0f}× faster"
-        return [self.operation, fmt(ours50), fmt(ours95), fmt(raw50), shown, self.aim]
+        return [self.operation, self.show(ours50), self.show(ours_tail), self.show(raw50),
+                shown, self.aim]
 
 
 def fmt(ms: float) -> str:
@@ -83,14 +91,19 @@ def interleaved(ours: Callable[[int], object], raw: Callable[[int], object],
     return ours_ms, raw_ms
 
 
-def bench_embeddings(workdir: Path, repeats: int, batch_size: int) -> tuple[list[Row], dict]:
+def load_embedding_model() -> tuple[object, dict]:
     started = time.perf_counter()
     sentence_transformers = import_sentence_transformers()
     import_seconds = time.perf_counter() - started
     started = time.perf_counter()
     model = sentence_transformers.SentenceTransformer(str(embedding_model_path()), device="cpu")
-    load_seconds = time.perf_counter() - started
+    facts = {"import_seconds": import_seconds, "load_seconds": time.perf_counter() - started,
+             "torch_threads": __import__("torch").get_num_threads(),
+             "sentence_transformers": sentence_transformers.__version__}
+    return model, facts
 
+
+def bench_embeddings(workdir: Path, model: object, repeats: int, batch_size: int) -> list[Row]:
     # One model object serves both sides: the comparison isolates Lumara's own layers.
     db_path = workdir / "embeddings.db"
     conn = db.connect(db_path)
@@ -111,7 +124,8 @@ def bench_embeddings(workdir: Path, repeats: int, batch_size: int) -> tuple[list
     ours_texts, raw_texts = sentences(repeats, seed=2), sentences(repeats, seed=3)
     single_ours, single_raw = interleaved(lambda i: service.embed(ours_texts[i]),
                                           lambda i: raw_encode([raw_texts[i]]), repeats)
-    memo_hits = [timed(lambda: service.embed(ours_texts[i % 50])) for i in range(2000)]
+    memo_hits = [timed(lambda: service.embed(ours_texts[i % min(50, repeats)]))
+                 for i in range(2000)]
     persistent_hits = []
     for text in ours_texts[:min(repeats, 200)]:
         service.clear_memo()
@@ -122,17 +136,13 @@ def bench_embeddings(workdir: Path, repeats: int, batch_size: int) -> tuple[list
         lambda i: service.embed_many(sentences(batch_size, seed=10 + i)),
         lambda i: raw_encode(sentences(batch_size, seed=20 + i)), 3)
 
-    rows = [
+    return [
         Row("Embedding, single, warm (computed)", single_ours, single_raw, "p50 ≤ 15 ms"),
         Row("Embedding, in-process memo hit", memo_hits, single_raw, "≤ 0.1 ms"),
         Row("Embedding, persistent cache hit", persistent_hits, single_raw, "≤ 0.1 ms"),
         Row(f"Embedding, batch of {batch_size:,} (3 rounds)", batch_ours, batch_raw,
             "≤ 1.2× raw"),
     ]
-    facts = {"import_seconds": import_seconds, "load_seconds": load_seconds,
-             "torch_threads": __import__("torch").get_num_threads(),
-             "sentence_transformers": sentence_transformers.__version__}
-    return rows, facts
 
 
 def bench_search(workdir: Path, size: int, queries: int) -> Row:
@@ -168,6 +178,104 @@ def bench_search(workdir: Path, size: int, queries: int) -> Row:
     return Row(f"Search top-10, {size:,} memories (vector given)", ours, raw, aim)
 
 
+CHAT_MEMORIES = [
+    "My sister Ana lives in Lisbon with her two cats.",
+    "I am allergic to penicillin; it gave me a rash in 2019.",
+    "To make cold brew I steep 100 g of coarse coffee in 1 litre of water for 16 hours.",
+    "My passport expires in March 2028.",
+    "My manager Priya prefers written status updates on Fridays.",
+    "The car needs an oil change every 15,000 kilometres.",
+    "Our apartment lease renews every September and needs 60 days notice.",
+    "I run every Saturday morning with my running club.",
+    "The spare key is with the neighbour at number 12.",
+    "My dentist is Dr. Silva and her practice is on Rua Augusta.",
+]
+CHAT_QUESTIONS = [
+    "Where does my sister live?", "What am I allergic to?", "How do I make cold brew?",
+    "When does my passport expire?", "How does my manager like status updates?",
+    "How often does the car need an oil change?", "When does the lease renew?",
+    "Who has the spare key?",
+]
+
+
+def bench_chat(workdir: Path, model: object, conversations: int,
+               turns: int) -> tuple[list[Row], dict]:
+    """Memory-grounded questions with 5 memories in each prompt, through ChatService (embed,
+    retrieve, prompt, queue, stream), then the same prompts through a raw llama-cpp-python
+    Llama with the same settings: first turns (fresh conversation) and following turns."""
+    from . import create_app
+    from .engine import LlamaEngine, _without_extra_buffer_types, machine_cores
+    from .store import count_memories
+
+    engine = LlamaEngine()
+    app = create_app({"data_dir": str(workdir / "chat"), "engine": engine,
+                      "embedder": SentenceTransformerEmbedder(model, EMBEDDING_MODEL_ID),
+                      "chat_memory_threshold": -1.0})  # always 5 memories in the prompt
+    services = app.extensions["lumara"]
+    engine.model.wait(120)
+    conn = db.connect(services.settings["db_path"])
+    for content in CHAT_MEMORIES:
+        services.memories.add(conn, validation.parse_new_memory({"content": content},
+                                                                services.settings))
+    assert count_memories(conn) == len(CHAT_MEMORIES)
+    prompts_sent: list[list[dict]] = []
+    submit = engine.submit
+
+    def recording_submit(request, stop=None):
+        if request.purpose == "chat":
+            prompts_sent.append(request.messages)
+        return submit(request, stop)
+
+    engine.submit = recording_submit
+    ours: dict[str, list[float]] = {"first": [], "following": [], "total": [], "rate": []}
+    for conversation in range(conversations):
+        conversation_id = None
+        for turn in range(turns):
+            question = CHAT_QUESTIONS[(conversation + turn) % len(CHAT_QUESTIONS)]
+            events = list(services.chat.turn(conn, TurnRequest(question, conversation_id)))
+            done = next(event for event in events if event["type"] == "done")
+            conversation_id = done["conversation_id"]
+            stats = done["stats"]
+            ours["first" if turn == 0 else "following"].append(stats["ttft_ms"])
+            ours["total"].append(stats["total_ms"])
+            if stats["tokens_per_s"]:
+                ours["rate"].append(stats["tokens_per_s"])
+    conn.close()
+    engine.submit = submit
+
+    from llama_cpp import Llama
+
+    with _without_extra_buffer_types():
+        raw_llm = Llama(str(engine.model_path), n_ctx=engine.n_ctx, n_threads=machine_cores(),
+                        n_threads_batch=machine_cores(), verbose=False)
+    warm = prompts.answer_messages([], "What do you remember?", [])
+    list(raw_llm.create_chat_completion(warm, max_tokens=1, stream=True))  # same warm start
+    raw: dict[str, list[float]] = {"first": [], "following": [], "total": [], "rate": []}
+    for index, messages in enumerate(prompts_sent):
+        started = time.perf_counter()
+        first = None
+        tokens = 0
+        for chunk in raw_llm.create_chat_completion(
+                messages, stream=True, max_tokens=services.settings["answer_max_tokens"],
+                temperature=0.0):
+            if chunk["choices"][0]["delta"].get("content"):
+                first = first or time.perf_counter()
+                tokens += 1
+        finished = time.perf_counter()
+        raw["first" if index % turns == 0 else "following"].append((first - started) * 1000)
+        raw["total"].append((finished - started) * 1000)
+        if tokens > 1:
+            raw["rate"].append((tokens - 1) / (finished - first))
+    rows = [
+        Row("Chat TTFT, first turn (5 memories)", ours["first"], raw["first"], "p50 ≤ 500 ms"),
+        Row("Chat TTFT, following turns", ours["following"], raw["following"], "p50 ≤ 500 ms"),
+        Row("Chat full answer", ours["total"], raw["total"], "≤ 2 s"),
+        Row("Chat generation speed", ours["rate"], raw["rate"], "≥ 0.95× raw", unit="tok/s"),
+    ]
+    return rows, {"chat_model": engine.model_name, "chat_threads": engine.threads,
+                  "chat_turns": conversations * turns}
+
+
 def machine_facts() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -199,9 +307,14 @@ def render(rows: list[Row], machine: dict, facts: dict) -> str:
         f"torch threads {facts['torch_threads']}",
         f"- Embedding model {EMBEDDING_MODEL_ID}: import of sentence-transformers "
         f"{facts['import_seconds']:.2f} s, model load {facts['load_seconds']:.2f} s",
+        *([f"- Chat model {facts['chat_model']}, {facts['chat_threads']} threads, "
+           f"{facts['chat_turns']} timed questions (same prompts on both sides)"]
+          if "chat_model" in facts else []),
         "",
         "Raw library = the same operation without Lumara: `SentenceTransformer.encode` on the "
-        "same model object, or a bare `vec0` KNN query on a table of the same vectors. "
+        "same model object, a bare `vec0` KNN query on a table of the same vectors, or "
+        "llama-cpp-python's `create_chat_completion` on the prompts Lumara sent (Lumara's chat "
+        "TTFT also includes embedding the question and retrieving memories). "
         "Ratio = Lumara p50 / raw p50 (below 1 means Lumara is faster, e.g. a cache hit).",
         "",
         "| " + " | ".join(header) + " |",
@@ -216,14 +329,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=200, help="samples per timed operation")
     parser.add_argument("--batch", type=int, default=1000, help="texts in the batch test")
     parser.add_argument("--sizes", default="1000,10000", help="memory counts for search")
+    parser.add_argument("--conversations", type=int, default=5,
+                        help="chat conversations to time (0 skips the chat benchmark)")
+    parser.add_argument("--turns", type=int, default=4, help="questions per conversation")
     parser.add_argument("--output", default=str(PROJECT_ROOT / "docs" / "BENCHMARKS.md"),
                         help="markdown file to write ('' to only print)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lumara-bench-") as tmp:
         workdir = Path(tmp)
-        rows, facts = bench_embeddings(workdir, args.repeats, args.batch)
+        model, facts = load_embedding_model()
+        rows = bench_embeddings(workdir, model, args.repeats, args.batch)
         for size in (int(value) for value in args.sizes.split(",") if value):
             rows.append(bench_search(workdir, size, args.repeats))
+        if args.conversations:
+            chat_rows, chat_facts = bench_chat(workdir, model, args.conversations, args.turns)
+            rows += chat_rows
+            facts.update(chat_facts)
     report = render(rows, machine_facts(), facts)
     print(report)
     if args.output:

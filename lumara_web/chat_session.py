@@ -94,9 +94,11 @@ class ChatSession:
 
     def _run_turns(self) -> None:
         while (request := self._pending.get()) is not _CLOSE:
+            # The turn's stop signal before the check: a close() racing with this either
+            # sets the new signal or is seen by the check (close sets _closed first).
+            self._stop = threading.Event()
             if self._closed.is_set():
                 return
-            self._stop = threading.Event()
             conn = self.connect_db()
             try:
                 for event in self.chat.turn(conn, request, self._stop):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from .db import transaction
@@ -55,9 +56,21 @@ def _message(row: Any) -> Message:
                    created_at=row[7])
 
 
-def create_conversation(conn: Any, title: str) -> Conversation:
+def _activity_time(conn: Any) -> str:
+    """Now, unless that is not after the latest conversation activity (two writes in one
+    millisecond, or the clock stepped back): then 1 ms after it. Keeps "most recently
+    active first" a strict order of the writes. Call inside the write transaction."""
     now = utc_now()
+    latest = conn.execute("SELECT max(updated_at) FROM conversations").fetchone()[0]
+    if latest is None or now > latest:
+        return now
+    later = datetime.fromisoformat(latest) + timedelta(milliseconds=1)
+    return later.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def create_conversation(conn: Any, title: str) -> Conversation:
     with transaction(conn):
+        now = _activity_time(conn)
         cursor = conn.execute(
             "INSERT INTO conversations (title, created_at, updated_at) VALUES (?, ?, ?)",
             (title, now, now))
@@ -79,10 +92,11 @@ def list_conversations(conn: Any, *, limit: int = 50,
 
 
 def rename_conversation(conn: Any, conversation_id: int, title: str) -> Conversation | None:
+    """The renamed conversation, or None if there is none with that id. A rename is not
+    activity: the conversation keeps its place in the list."""
     with transaction(conn):
-        conn.execute("UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
-                     (title, utc_now(), conversation_id))
-    return get_conversation(conn, conversation_id)
+        conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+        return get_conversation(conn, conversation_id)
 
 
 def delete_conversation(conn: Any, conversation_id: int) -> Conversation | None:
@@ -97,8 +111,8 @@ def delete_conversation(conn: Any, conversation_id: int) -> Conversation | None:
 def add_message(conn: Any, conversation_id: int, role: str, content: str, *,
                 status: str = "complete", memories: list[dict] | None = None,
                 stats: dict | None = None) -> Message:
-    now = utc_now()
     with transaction(conn):
+        now = _activity_time(conn)
         cursor = conn.execute(
             "INSERT INTO messages (conversation_id, role, content, status, memories, stats,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -9,6 +9,11 @@ from typing import Any
 from .db import transaction
 from .store import utc_now
 
+# The values the tables' CHECK constraints allow.
+SUGGESTION_STATUSES = ("pending", "accepted", "dismissed")
+CONTRADICTION_STATUSES = ("pending", "resolved")
+RESOLUTIONS = ("keep_both", "replace", "keep_original")
+
 
 @dataclass(frozen=True)
 class Suggestion:

@@ -10,12 +10,14 @@ from typing import Any, Mapping
 
 from .config import MEMORY_TYPES
 from .errors import ValidationError
+from .review_store import CONTRADICTION_STATUSES, RESOLUTIONS, SUGGESTION_STATUSES
 
 # Metadata is for small machine-readable notes (ids, links), not a second content field.
 MAX_METADATA_BYTES = 4096
 # Deeper nesting is no note; a few hundred levels overflow the recursion that turns a
 # stored memory back into JSON, so such a memory could never be read again.
 MAX_METADATA_DEPTH = 32
+MAX_TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,12 @@ class SearchQuery:
 class ListQuery:
     type: str | None
     tag: str | None
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Page:
     limit: int
     offset: int
 
@@ -81,11 +89,60 @@ def parse_memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> 
     if not body:
         raise ValidationError("Nothing to change: send content, type or tags.",
                               code="empty_patch")
-    return MemoryPatch(
-        content=(_content(body["content"], settings["max_content_chars"])
-                 if "content" in body else None),
-        type=_memory_type(body["type"]) if "type" in body else None,
-        tags=_tags(body["tags"], settings) if "tags" in body else None)
+    return _memory_patch(body, settings)
+
+
+def parse_suggestion_edits(body: Mapping[str, Any], settings: Mapping[str, Any]) -> MemoryPatch:
+    """Changes to a suggestion before it is saved; an empty body means none."""
+    _reject_unknown_fields(body, {"content", "type", "tags"})
+    return _memory_patch(body, settings)
+
+
+def parse_conversation_patch(body: Mapping[str, Any]) -> str:
+    """The new title (the only field a conversation has to change)."""
+    _reject_unknown_fields(body, {"title"})
+    if "title" not in body:
+        raise ValidationError("title is required.", code="invalid_title")
+    value = body["title"]
+    if not isinstance(value, str):
+        raise ValidationError(f"title must be a string, not {_json_type(value)}.",
+                              code="invalid_title")
+    title = value.strip()
+    if not title:
+        raise ValidationError("title is empty.", code="invalid_title")
+    if len(title) > MAX_TITLE_CHARS:
+        raise ValidationError(f"title is {len(title):,} characters; the limit is "
+                              f"{MAX_TITLE_CHARS}.", code="invalid_title")
+    _require_clean_text(title, "title", code="invalid_title")
+    return title
+
+
+def parse_page(args: Mapping[str, str], settings: Mapping[str, Any]) -> Page:
+    return Page(limit=_int_param(args, "limit", 50, 1, settings["max_page_size"]),
+                offset=_int_param(args, "offset", 0, 0, 2**62))
+
+
+def parse_suggestion_status(args: Mapping[str, str]) -> str | None:
+    """pending (the default), accepted, dismissed, or all (None)."""
+    return _status_filter(args, SUGGESTION_STATUSES)
+
+
+def parse_contradiction_status(args: Mapping[str, str]) -> str | None:
+    """pending (the default), resolved, or all (None)."""
+    return _status_filter(args, CONTRADICTION_STATUSES)
+
+
+def parse_resolution(body: Mapping[str, Any]) -> str:
+    _reject_unknown_fields(body, {"resolution"})
+    if "resolution" not in body:
+        raise ValidationError(f"resolution is required: one of {', '.join(RESOLUTIONS)}.",
+                              code="invalid_resolution")
+    value = body["resolution"]
+    if value not in RESOLUTIONS:  # also refuses non-strings
+        shown = repr(value) if isinstance(value, str) else _json_type(value)
+        raise ValidationError(f"resolution {shown[:60]} is not one of "
+                              f"{', '.join(RESOLUTIONS)}.", code="invalid_resolution")
+    return value
 
 
 def parse_search_query(args: Mapping[str, str], settings: Mapping[str, Any]) -> SearchQuery:
@@ -109,6 +166,14 @@ def parse_list_query(args: Mapping[str, str], settings: Mapping[str, Any]) -> Li
 
 
 # -- fields -----------------------------------------------------------------------------
+def _memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> MemoryPatch:
+    return MemoryPatch(
+        content=(_content(body["content"], settings["max_content_chars"])
+                 if "content" in body else None),
+        type=_memory_type(body["type"]) if "type" in body else None,
+        tags=_tags(body["tags"], settings) if "tags" in body else None)
+
+
 def _reject_unknown_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
@@ -224,6 +289,18 @@ def _int_param(args: Mapping[str, str], name: str, default: int, low: int, high:
         raise ValidationError(f"{name}={value} is out of range; use {low} to {high}.",
                               code=f"invalid_{name}")
     return value
+
+
+def _status_filter(args: Mapping[str, str], statuses: tuple[str, ...]) -> str | None:
+    raw = args.get("status", "")
+    if raw == "":
+        return "pending"
+    if raw == "all":
+        return None
+    if raw not in statuses:
+        raise ValidationError(f"status={raw[:40]!r} is not one of {', '.join(statuses)}, all.",
+                              code="invalid_status")
+    return raw
 
 
 def _threshold_param(args: Mapping[str, str], default: float) -> float:

@@ -1,0 +1,58 @@
+"""The conversations JSON API: list, read, rename and delete past chats. (The chat itself,
+which creates them, lives elsewhere.) Views stay short: validate, call the store, respond."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from . import conversation_store, validation
+from .api import _json_body
+from .conversation_store import Conversation
+from .errors import NotFound
+from .url_ids import refuse_impossible_ids, use_id_converter
+from .web_context import get_db, lumara
+
+bp = Blueprint("conversations_api", __name__, url_prefix="/api")
+
+# Registered before the routes below, which are added to the app in definition order.
+use_id_converter(bp)
+refuse_impossible_ids(bp, conversation_id="conversation_not_found")
+
+
+@bp.get("/conversations")
+def list_conversations():
+    page = validation.parse_page(request.args, lumara().settings)
+    items, total = conversation_store.list_conversations(get_db(), limit=page.limit,
+                                                         offset=page.offset)
+    return jsonify({"items": [item.to_dict() for item in items], "total": total,
+                    "limit": page.limit, "offset": page.offset})
+
+
+@bp.get("/conversations/<id:conversation_id>")
+def get_conversation(conversation_id: int):
+    conn = get_db()
+    conversation = _found(conversation_store.get_conversation(conn, conversation_id),
+                          conversation_id)
+    messages = conversation_store.list_messages(conn, conversation_id)
+    return jsonify({"conversation": conversation.to_dict(),
+                    "messages": [message.to_dict() for message in messages]})
+
+
+@bp.patch("/conversations/<id:conversation_id>")
+def rename_conversation(conversation_id: int):
+    title = validation.parse_conversation_patch(_json_body())
+    renamed = conversation_store.rename_conversation(get_db(), conversation_id, title)
+    return jsonify({"conversation": _found(renamed, conversation_id).to_dict()})
+
+
+@bp.delete("/conversations/<id:conversation_id>")
+def delete_conversation(conversation_id: int):
+    deleted = conversation_store.delete_conversation(get_db(), conversation_id)
+    return jsonify({"deleted": _found(deleted, conversation_id).to_dict()})
+
+
+def _found(conversation: Conversation | None, conversation_id: int) -> Conversation:
+    if conversation is None:
+        raise NotFound(f"No conversation has id {conversation_id}.",
+                       code="conversation_not_found")
+    return conversation
