@@ -86,24 +86,39 @@ class ChatService:
         user_message = conversation_store.add_message(conn, conversation.id, "user",
                                                       request.content)
         kind = prompts.classify(request.content)
+        try:
+            answered = yield from self._answer(conn, conversation.id, history, request.content,
+                                               kind, stop, started)
+        except LumaraError as failure:  # before any answer: busy, model unavailable, …
+            # The message is saved: the conversation id lets the client carry on in it.
+            yield {"type": "error", "code": failure.code, "message": failure.message,
+                   "conversation_id": conversation.id}
+            return
+        if answered and kind == "statement" and not stop.is_set():
+            yield from self._remember(conn, request.content, conversation.id, user_message.id,
+                                      stop)
+
+    def _answer(self, conn: Any, conversation_id: int, history: list[dict], content: str,
+                kind: str, stop: threading.Event, started: float) -> Iterator[dict]:
+        """Events from the receipt to 'done'; returns whether the answer completed."""
         hits: list[ScoredMemory] = []
         if kind == "question":
-            vector = self.embeddings.embed(request.content)
+            vector = self.embeddings.embed(content)
             hits = retrieval.search(conn, vector, k=self.settings["chat_memory_k"],
                                     threshold=self.settings["chat_memory_threshold"])
         receipt = [receipt_item(hit) for hit in hits]
 
         job: Job | None = None
-        if kind == "question" and (hits or not prompts.is_personal(request.content)):
+        if kind == "question" and (hits or not prompts.is_personal(content)):
             job = self.engine.submit(GenerationRequest(
-                prompts.answer_messages(history, request.content,
-                                        [hit.memory.content for hit in hits]),
-                max_tokens=self.settings["answer_max_tokens"], purpose="chat"), stop)
+                prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
+                max_tokens=self.settings["answer_max_tokens"], purpose="chat",
+                pinned=prompts.PINNED_MESSAGES), stop)
             yield from self._queue_positions(job)
         yield {"type": "memories", "items": receipt}
 
         text, status, error = "", "complete", None
-        pieces = iter(job) if job else _words(self._templated_reply(kind, request.content))
+        pieces = iter(job) if job else _words(self._templated_reply(kind, content))
         first_token_at = None
         tokens = 0
         try:
@@ -122,18 +137,16 @@ class ChatService:
                                                  code="generation_failed")
         if stop.is_set() and status == "complete":
             status = "stopped"
-        finished = time.perf_counter()
-        stats = _stats(started, first_token_at, finished, tokens, job)
-        answer = conversation_store.add_message(conn, conversation.id, "assistant", text,
+        stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
+        answer = conversation_store.add_message(conn, conversation_id, "assistant", text,
                                                 status=status, memories=receipt, stats=stats)
         if error is not None:
-            yield {"type": "error", "code": error.code, "message": error.message}
-            return
-        yield {"type": "done", "message_id": answer.id, "conversation_id": conversation.id,
+            yield {"type": "error", "code": error.code, "message": error.message,
+                   "conversation_id": conversation_id}
+            return False
+        yield {"type": "done", "message_id": answer.id, "conversation_id": conversation_id,
                "status": status, "stats": stats}
-        if kind == "statement" and not stop.is_set():
-            yield from self._remember(conn, request.content, conversation.id, user_message.id,
-                                      stop)
+        return status == "complete"
 
     def _conversation(self, conn: Any, request: TurnRequest) -> conversation_store.Conversation:
         if request.conversation_id is None:
@@ -179,7 +192,9 @@ class ChatService:
                 return
             position = self.engine.position(job)
             current = (position, self.engine.model.state)
-            if position and current != last:
+            # First in line with the model ready: the worker is taking it now, not waiting.
+            waiting = position > 1 or (position == 1 and current[1] != "ready")
+            if waiting and current != last:
                 last = current
                 yield {"type": "queued", "position": position,
                        "model_loading": self.engine.model.state == "loading"}

@@ -99,16 +99,18 @@ class ChatSession:
             self._stop = threading.Event()
             if self._closed.is_set():
                 return
-            conn = self.connect_db()
+            conn = None
             try:
+                conn = self.connect_db()
                 for event in self.chat.turn(conn, request, self._stop):
                     self.send(event)
             except LumaraError as error:
                 self.send({"type": "error", "code": error.code, "message": error.message})
-            except Exception:
+            except Exception:  # a bug or a broken database: report it, keep the session
                 log.exception("chat turn failed")
                 self.send({"type": "error", "code": "internal_error",
-                           "message": "Something went wrong on the server; your message "
-                                      "was kept."})
+                           "message": "Something went wrong on the server; nothing you "
+                                      "said before was lost."})
             finally:
-                conn.close()
+                if conn is not None:
+                    conn.close()

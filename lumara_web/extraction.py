@@ -102,7 +102,7 @@ def tidy_tags(tags: list) -> list[str]:
     tidy: list[str] = []
     for tag in tags:
         tag = " ".join(str(tag).lower().split())
-        if re.fullmatch(r"[\w][\w -]{0,23}", tag) and tag not in tidy:
+        if re.fullmatch(r"[\w][\w -]{1,23}", tag) and tag not in tidy:  # 2–24 characters
             tidy.append(tag)
     return tidy[:3]
 
@@ -125,7 +125,7 @@ class MemoryExtractor:
         """The memory the model proposes for `statement`, or None if stopped or unusable."""
         job = self.engine.submit(GenerationRequest(
             self.messages(statement), max_tokens=self.max_tokens, json_schema=SCHEMA,
-            purpose="extract"), stop)
+            purpose="extract", pinned=1 + 2 * len(EXAMPLES)), stop)
         raw = job.text()
         if job.stop.is_set():
             return None

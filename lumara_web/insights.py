@@ -139,7 +139,7 @@ def contradiction_cues(a: str, b: str) -> Verdict | None:
                        f"{', '.join(sorted(names_b))}.", "cues")
     for left, right in _OPPOSITES:
         if (left in lower_a and right in lower_b and right not in lower_a) or \
-                (right in lower_a and left in lower_b and left not in lower_b):
+                (right in lower_a and left in lower_b and right not in lower_b):
             return Verdict(True, 0.75, f"Opposite words: '{left}' vs '{right}'.", "cues")
     negated_a, negated_b = bool(lower_a & _NEGATIONS), bool(lower_b & _NEGATIONS)
     if negated_a != negated_b and overlap(words_a - _NEGATIONS, words_b - _NEGATIONS) >= 0.6:
@@ -170,7 +170,8 @@ class ContradictionJudge:
 
         job = self.engine.submit(GenerationRequest(
             self.messages(new, existing), max_tokens=self.max_tokens,
-            json_schema=JUDGE_SCHEMA, purpose="judge"), stop)
+            json_schema=JUDGE_SCHEMA, purpose="judge", pinned=1 + 2 * len(JUDGE_EXAMPLES)),
+            stop)
         raw = job.text()
         try:
             data = json.loads(raw)

@@ -85,6 +85,10 @@ def example_turns() -> list[dict]:
     return turns
 
 
+# The system prompt and the example turns: the fixed prefix of every answer prompt.
+PINNED_MESSAGES = 1 + 2 * len(EXAMPLES)
+
+
 def answer_messages(history: Sequence[dict], question: str,
                     memory_contents: Sequence[str]) -> list[dict]:
     """history: earlier turns as sent before ({"role", "content"}), oldest first."""

@@ -76,11 +76,11 @@ def asked(engine: FakeEngine) -> list[str]:
 # -- the queue ----------------------------------------------------------------------------
 def test_jobs_run_in_submission_order():
     engine = GatedEngine()
+    for reply in ("one", "two", "three", "four"):
+        engine.enqueue(reply)
     first = engine.submit(request("first"))
     started(first)  # the worker holds "first"; the others queue behind it
     later = [engine.submit(request(name)) for name in ("second", "third", "fourth")]
-    for reply in ("one", "two", "three", "four"):
-        engine.enqueue(reply)
     engine.open()
     assert [job.text() for job in (first, *later)] == ["one", "two", "three", "four"]
     assert asked(engine) == ["first", "second", "third", "fourth"]
@@ -229,7 +229,7 @@ def test_a_model_that_fails_to_load_fails_submit_with_the_reason():
 
     engine = Engine(loader=loader)
     early = engine.submit(request())  # accepted while the model loads
-    assert engine.status()["state"] == "loading"
+    wait_until(lambda: engine.status()["state"] == "loading", what="loading")
     release.set()
     with pytest.raises(ModelUnavailable) as in_queue:
         early.text()
@@ -335,3 +335,17 @@ def test_an_oversize_question_fits_under_a_character_based_count_too():
     fitted = fit_to_context([SYSTEM, *history(4), last], characters, 200)
     assert size(fitted, characters) <= 200
     assert fitted[-1]["content"].endswith("Question: Where does my sister live?")
+
+
+def test_pinned_examples_outlive_history_but_not_the_question():
+    examples = history(2)  # the fixed few-shot turns after the system prompt
+    turns = [{"role": m["role"], "content": "old " + m["content"]} for m in history(4)]
+    messages = [SYSTEM, *examples, *turns, QUESTION]
+    pinned = 1 + len(examples)
+    budget = size([SYSTEM, *examples, QUESTION]) + size(turns[-2:])  # one old exchange
+    fitted = fit_to_context(messages, words, budget, pinned=pinned)
+    assert fitted[:pinned] == [SYSTEM, *examples]  # the cached prefix is intact
+    assert fitted[pinned:] == [*turns[-2:], QUESTION]
+    # Too little room even for the examples: they go (the system prompt and question stay).
+    tight = fit_to_context(messages, words, size([SYSTEM, QUESTION]), pinned=pinned)
+    assert tight == [SYSTEM, QUESTION]

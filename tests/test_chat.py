@@ -1,0 +1,523 @@
+"""ChatService.turn, called directly: FakeEmbedder + FakeEngine through create_app's wiring,
+events read from the generator, the database checked afterwards."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from lumara_web import conversation_store, create_app, db, prompts, review_store, store
+from lumara_web.engine import TOKENS_PER_MESSAGE, GenerationRequest, fit_to_context
+from lumara_web.errors import LumaraError, NotFound
+from lumara_web.loading import BackgroundLoad
+from lumara_web.validation import NewMemory
+
+from .fakes import FakeEmbedder, FakeEngine
+from .test_engine import GatedEngine, wait_idle
+
+SISTER = "My sister Ana lives in Lisbon."
+OIL = "The car needs an oil change every 15,000 kilometres."
+SISTER_QUESTION = "Where does my sister Ana live?"
+
+
+@pytest.fixture
+def services(app, engine):
+    wait_idle(engine)  # the start-up warm-up requests are done: no "queued" events
+    return app.extensions["lumara"]
+
+
+@pytest.fixture
+def chat(services):
+    return services.chat
+
+
+@pytest.fixture
+def conn(services):
+    connection = db.connect(services.settings["db_path"])
+    yield connection
+    connection.close()
+
+
+def remember(services, conn, content: str, type: str = "knowledge"):
+    memory, _ = services.memories.add(conn, NewMemory(content=content, type=type, tags=[],
+                                                      metadata={}))
+    return memory
+
+
+def turn(chat, conn, content: str, conversation_id: int | None = None, stop=None) -> list:
+    frame = {"content": content}
+    if conversation_id is not None:
+        frame["conversation_id"] = conversation_id
+    return list(chat.turn(conn, chat.parse_request(frame), stop))
+
+
+def kinds(events) -> list[str]:
+    return [event["type"] for event in events]
+
+
+def one(events, kind: str) -> dict:
+    found = [event for event in events if event["type"] == kind]
+    assert len(found) == 1, (kind, events)
+    return found[0]
+
+
+def answer(events) -> str:
+    return "".join(event["text"] for event in events if event["type"] == "token")
+
+
+def chat_requests(engine) -> list:
+    return [r for r in engine.requests if r.purpose == "chat"]
+
+
+def requests_for(engine, purpose: str) -> list:
+    return [r for r in engine.requests if r.purpose == purpose]
+
+
+def cosine(services, a: str, b: str) -> float:
+    return float(np.dot(services.embeddings.embed(a), services.embeddings.embed(b)))
+
+
+# -- questions ----------------------------------------------------------------------------
+def test_a_question_streams_memories_first_then_tokens_then_done(services, chat, conn, engine):
+    sister = remember(services, conn, SISTER)
+    remember(services, conn, OIL)
+    engine.enqueue("Your sister Ana lives in Lisbon.")
+    events = turn(chat, conn, SISTER_QUESTION)
+
+    assert kinds(events) == ["memories"] + ["token"] * 6 + ["done"]
+    receipt = events[0]["items"]
+    assert [item["id"] for item in receipt] == [sister.id]  # the oil change is unrelated
+    assert receipt[0]["content"] == SISTER and receipt[0]["type"] == "knowledge"
+    assert 0.35 <= receipt[0]["similarity"] <= 1
+    assert answer(events) == "Your sister Ana lives in Lisbon."
+    done = events[-1]
+    assert done["status"] == "complete"
+    stats = done["stats"]
+    assert stats["source"] == "model" and stats["tokens"] == 6
+    assert stats["ttft_ms"] is not None and stats["total_ms"] >= stats["ttft_ms"]
+    assert stats["queue_ms"] >= 0
+    assert set(stats) == {"ttft_ms", "total_ms", "tokens", "tokens_per_s", "queue_ms",
+                          "source"}
+
+
+def test_the_prompt_holds_the_system_prompt_first_then_the_memory_and_the_question(
+        services, chat, conn, engine):
+    remember(services, conn, SISTER)
+    turn(chat, conn, SISTER_QUESTION)
+    [sent] = chat_requests(engine)
+    assert sent.messages[0] == {"role": "system", "content": prompts.SYSTEM_PROMPT}
+    assert [m["role"] for m in sent.messages].count("system") == 1
+    last = sent.messages[-1]
+    assert last["role"] == "user"
+    assert SISTER in last["content"]
+    assert last["content"].endswith(f"Question: {SISTER_QUESTION}")
+    assert last["content"].index(SISTER) < last["content"].index(SISTER_QUESTION)
+    assert OIL not in str(sent.messages)
+    assert sent.max_tokens == services.settings["answer_max_tokens"]
+
+
+def test_a_personal_question_without_a_memory_gets_the_no_memory_reply_without_the_model(
+        services, chat, conn, engine):
+    remember(services, conn, OIL)  # a memory, but not about this
+    events = turn(chat, conn, "Where did I leave my passport?")
+    assert events[0] == {"type": "memories", "items": []}
+    assert answer(events) == prompts.NO_MEMORY_REPLY
+    assert kinds(events)[-1] == "done"
+    assert events[-1]["stats"]["source"] == "template"
+    assert chat_requests(engine) == []
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?",
+                                      "Tell me a story about the sea."])
+def test_a_general_question_goes_to_the_model_even_without_memories(chat, conn, engine,
+                                                                    question):
+    engine.enqueue("A reply from the model.")
+    events = turn(chat, conn, question)
+    assert answer(events) == "A reply from the model."
+    assert events[-1]["stats"]["source"] == "model"
+    assert chat_requests(engine)[0].messages[-1]["content"].endswith(question)
+
+
+def test_small_talk_gets_a_templated_reply(chat, conn, engine):
+    events = turn(chat, conn, "Thanks!")
+    assert answer(events) == "You're welcome!"
+    assert kinds(events)[-1] == "done"
+    assert chat_requests(engine) == [] and requests_for(engine, "extract") == []
+
+
+# -- statements and memories ------------------------------------------------------------
+def test_a_statement_is_acknowledged_then_extracted_and_saved(services, chat, conn, engine):
+    statement = "My dog is called Rex."
+    engine.enqueue({"content": "My dog is called Rex.", "tags": ["pets", "dog"]}, "extract")
+    events = []
+    for event in chat.turn(conn, chat.parse_request({"content": statement})):
+        if event["type"] == "done":  # the acknowledgement comes before any extraction
+            assert requests_for(engine, "extract") == []
+        events.append(event)
+
+    assert kinds(events) == ["memories"] + ["token"] * 6 + ["done", "memory_saved"]
+    assert answer(events) == "Noted: your dog is called Rex."
+    assert events[-2]["stats"]["source"] == "template"
+    [extract] = requests_for(engine, "extract")
+    assert extract.messages[-1] == {"role": "user", "content": statement}
+    assert extract.json_schema is not None
+    assert chat_requests(engine) == []
+
+    saved = events[-1]
+    assert saved["confidence"] >= services.settings["extraction_save_confidence"]
+    memory = store.get_memory(conn, saved["memory"]["id"])
+    assert memory.content == "My dog is called Rex."
+    assert memory.source == "chat" and memory.tags == ["pets", "dog"]
+    user_message = conversation_store.list_messages(conn, events[-2]["conversation_id"])[0]
+    assert memory.metadata == {"conversation_id": events[-2]["conversation_id"],
+                               "message_id": user_message.id}
+    assert user_message.role == "user" and user_message.content == statement
+
+
+def test_a_hedged_statement_becomes_a_pending_suggestion(services, chat, conn, engine):
+    engine.enqueue({"content": "My dog is called Rex.", "tags": ["pets"]}, "extract")
+    events = turn(chat, conn, "I think my dog is called Rex.")
+    suggested = one(events, "memory_suggested")
+    assert kinds(events)[-1] == "memory_suggested"
+    assert "sounds uncertain" in suggested["reasons"]
+    settings = services.settings
+    assert settings["extraction_suggest_confidence"] <= suggested["suggestion"]["confidence"] \
+        < settings["extraction_save_confidence"]
+    [pending] = review_store.list_suggestions(conn)
+    assert pending.id == suggested["suggestion"]["id"]
+    assert pending.content == "My dog is called Rex." and pending.status == "pending"
+    assert pending.conversation_id == events[kinds(events).index("done")]["conversation_id"]
+    assert pending.message_id is not None
+    assert store.count_memories(conn) == 0
+
+
+def test_an_extraction_unlike_the_statement_is_dropped(chat, conn, engine):
+    engine.enqueue({"content": "I enjoy skiing in the Alps.", "tags": ["sport"]}, "extract")
+    events = turn(chat, conn, "My dog is called Rex.")
+    assert kinds(events)[-1] == "done"  # no memory event at all
+    assert store.count_memories(conn) == 0 and review_store.list_suggestions(conn) == []
+
+
+def test_unusable_extraction_output_saves_nothing(chat, conn, engine):
+    engine.enqueue("this is not json", "extract")
+    events = turn(chat, conn, "My dog is called Rex.")
+    assert kinds(events)[-1] == "done"
+    assert store.count_memories(conn) == 0
+
+
+@pytest.mark.parametrize("statement", ["My dog is called Rex.",
+                                       "I think my dog is called Rex."])  # save and suggest levels
+def test_a_duplicate_is_reported_and_nothing_is_saved(services, chat, conn, engine, statement):
+    existing = remember(services, conn, "My dog is called Rex.")
+    engine.enqueue({"content": "My dog is called Rex.", "tags": ["pets"]}, "extract")
+    events = turn(chat, conn, statement)
+    exists = one(events, "memory_exists")
+    assert exists["existing"]["memory"]["id"] == existing.id
+    assert exists["existing"]["similarity"] >= services.settings["duplicate_threshold"]
+    assert exists["proposal"]["content"] == "My dog is called Rex."
+    assert "memory_saved" not in kinds(events) and "memory_suggested" not in kinds(events)
+    assert store.count_memories(conn) == 1
+    assert review_store.list_suggestions(conn) == []
+
+
+def test_a_contradiction_found_by_cues_is_recorded_for_review(services, chat, conn, engine):
+    lisbon = remember(services, conn, "My sister lives in Lisbon.")
+    statement = "My sister lives in Madrid."
+    similarity = cosine(services, lisbon.content, statement)
+    assert services.settings["contradiction_threshold"] <= similarity \
+        < services.settings["duplicate_threshold"]
+    engine.enqueue({"content": statement, "tags": ["family"]}, "extract")
+    events = turn(chat, conn, statement)
+
+    assert kinds(events)[-2:] == ["memory_saved", "contradiction"]
+    saved, found = events[-2], events[-1]
+    assert found["memory"]["id"] == saved["memory"]["id"]
+    assert found["existing_memory"]["id"] == lisbon.id
+    assert found["verdict"]["contradicts"] is True and found["verdict"]["source"] == "cues"
+    assert requests_for(engine, "judge") == []  # the cues decided; no model call
+    [pending] = review_store.list_contradictions(conn)
+    assert pending.id == found["contradiction"]["id"]
+    assert (pending.memory_id, pending.existing_memory_id) == (saved["memory"]["id"], lisbon.id)
+    assert pending.similarity == pytest.approx(similarity, abs=1e-3)
+    assert store.count_memories(conn) == 2  # saved anyway: the user resolves it
+
+
+@pytest.mark.parametrize("existing, statement", [
+    ("I love my morning coffee.", "I hate my morning coffee."),
+    ("I hate my morning coffee.", "I love my morning coffee.")])
+def test_opposite_words_are_a_contradiction_whichever_memory_came_first(
+        services, chat, conn, engine, existing, statement):
+    earlier = remember(services, conn, existing)
+    assert 0.70 <= cosine(services, existing, statement) < 0.85
+    engine.enqueue({"content": statement, "tags": ["coffee"]}, "extract")
+    events = turn(chat, conn, statement)
+    found = one(events, "contradiction")
+    assert found["existing_memory"]["id"] == earlier.id
+    assert found["verdict"]["source"] == "cues"
+    assert "love" in found["verdict"]["explanation"] and "hate" in found["verdict"]["explanation"]
+    assert requests_for(engine, "judge") == []
+
+
+@pytest.mark.parametrize("contradicts", [True, False])
+def test_without_cues_the_model_judges_a_candidate(services, chat, conn, engine, contradicts):
+    blue = remember(services, conn, "My favourite colour is blue.")
+    statement = "My favourite colour is green."
+    assert 0.70 <= cosine(services, blue.content, statement) < 0.85
+    engine.enqueue({"content": statement, "tags": ["colours"]}, "extract")
+    engine.enqueue({"contradicts": contradicts, "confidence": 0.9,
+                    "explanation": "Different favourite colours."}, "judge")
+    events = turn(chat, conn, statement)
+
+    [judged] = requests_for(engine, "judge")
+    assert judged.messages[-1]["content"] == f"A: {blue.content}\nB: {statement}"
+    if contradicts:
+        found = one(events, "contradiction")
+        assert found["verdict"] == {"contradicts": True, "confidence": 0.9, "source": "model",
+                                    "explanation": "Different favourite colours."}
+        assert len(review_store.list_contradictions(conn)) == 1
+    else:
+        assert kinds(events)[-1] == "memory_saved"
+        assert review_store.list_contradictions(conn) == []
+
+
+# -- conversations and messages -----------------------------------------------------------
+def test_both_messages_are_saved_with_the_receipt_and_stats(services, chat, conn, engine):
+    remember(services, conn, SISTER)
+    engine.enqueue("Your sister Ana lives in Lisbon.")
+    events = turn(chat, conn, SISTER_QUESTION)
+    done = events[-1]
+    user, assistant = conversation_store.list_messages(conn, done["conversation_id"])
+    assert (user.role, user.content, user.status) == ("user", SISTER_QUESTION, "complete")
+    assert assistant.id == done["message_id"]
+    assert (assistant.role, assistant.status) == ("assistant", "complete")
+    assert assistant.content == "Your sister Ana lives in Lisbon."
+    assert assistant.memories == events[0]["items"]
+    assert assistant.stats == done["stats"]
+
+
+def test_a_new_conversation_gets_a_title_and_is_reused_by_id(chat, conn):
+    first = turn(chat, conn, "Hello!")[-1]
+    conversation = conversation_store.get_conversation(conn, first["conversation_id"])
+    assert conversation.title == "Hello!"
+    second = turn(chat, conn, "Thanks!", conversation_id=conversation.id)[-1]
+    assert second["conversation_id"] == conversation.id
+    assert conversation_store.get_conversation(conn, conversation.id).message_count == 4
+    assert conversation_store.list_conversations(conn)[1] == 1
+
+
+def test_a_long_first_message_gets_a_short_title(chat, conn):
+    content = "I " + " ".join(["really"] * 30) + " like green tea."
+    done = turn(chat, conn, content)[-1]
+    title = conversation_store.get_conversation(conn, done["conversation_id"]).title
+    assert title.endswith("…") and len(title) <= 61
+    assert content.startswith(title[:-1])
+
+
+def test_an_unknown_conversation_is_not_found_and_nothing_is_saved(chat, conn):
+    with pytest.raises(NotFound) as missing:
+        turn(chat, conn, "Hello!", conversation_id=999)
+    assert missing.value.code == "conversation_not_found"
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_earlier_turns_are_replayed_exactly_as_they_were_sent(services, chat, conn, engine):
+    remember(services, conn, SISTER)
+    engine.enqueue("Your sister Ana lives in Lisbon.")
+    first = turn(chat, conn, SISTER_QUESTION)
+    conversation_id = first[-1]["conversation_id"]
+    turn(chat, conn, "My dog is called Rex.", conversation_id=conversation_id)
+    engine.enqueue("Paris.")
+    turn(chat, conn, "What is the capital of France?", conversation_id=conversation_id)
+
+    earlier, later = chat_requests(engine)
+    # The whole first prompt is a prefix of the second: llama.cpp reuses its state.
+    assert later.messages[:len(earlier.messages)] == earlier.messages
+    assert later.messages[len(earlier.messages):] == [
+        {"role": "assistant", "content": "Your sister Ana lives in Lisbon."},
+        {"role": "user", "content": "My dog is called Rex."},
+        {"role": "assistant", "content": "Noted: your dog is called Rex."},
+        {"role": "user", "content": prompts.question_turn("What is the capital of France?",
+                                                          [])},
+    ]
+
+
+@pytest.mark.parametrize("limit", [3, 4])
+def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
+    engine = FakeEngine()
+    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine,
+                      "chat_history_messages": limit})
+    wait_idle(engine)
+    chat = app.extensions["lumara"].chat
+    conn = db.connect(app.extensions["lumara"].settings["db_path"])
+    try:
+        conversation_id = None
+        for i in range(8):
+            engine.enqueue(f"Answer number {i}. " + "blah " * 300)
+            done = turn(chat, conn, f"What is fact number {i}? " + "padding " * 500,
+                        conversation_id=conversation_id)[-1]
+            assert done["status"] == "complete"
+            conversation_id = done["conversation_id"]
+    finally:
+        conn.close()
+    last = chat_requests(engine)[-1].messages
+    fixed = 1 + len(prompts.example_turns())
+    replayed = last[fixed:-1]
+    assert 0 < len(replayed) <= limit
+    assert replayed[0]["role"] == "user"  # never opens on an answer
+    assert "fact number 6" in replayed[-2]["content"] and "number 6" in replayed[-1]["content"]
+    assert "fact number 7" in last[-1]["content"]
+    # And the engine's context fitting keeps such a prompt within any budget.
+    def count(text):
+        return len(text.split())
+    for budget in (100, 600, 2000):
+        fitted = fit_to_context(last, count, budget)
+        assert sum(count(m["content"]) + TOKENS_PER_MESSAGE for m in fitted) <= budget
+        assert fitted[-1]["content"].endswith(last[-1]["content"][-40:])
+
+
+# -- stopping and failing -----------------------------------------------------------------
+def test_stop_mid_answer_saves_the_partial_answer_as_stopped(chat, conn, engine):
+    engine.enqueue("one two three four five six seven eight nine ten")
+    stop = threading.Event()
+    events = []
+    for event in chat.turn(conn, chat.parse_request({"content": "Can you count to ten?"}),
+                           stop):
+        events.append(event)
+        if event["type"] == "token" and event["text"] == "two ":
+            stop.set()
+    assert answer(events) == "one two "
+    done = events[-1]
+    assert done["type"] == "done" and done["status"] == "stopped"
+    assert done["stats"]["tokens"] == 2
+    saved = conversation_store.list_messages(conn, done["conversation_id"])[-1]
+    assert (saved.content, saved.status) == ("one two ", "stopped")
+    wait_idle(engine)  # the job ended too, freeing the model
+
+
+def test_stop_while_queued_cancels_the_job_before_it_reaches_the_model(tmp_path):
+    engine = GatedEngine()
+    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
+    wait_idle(engine)
+    chat = app.extensions["lumara"].chat
+    blocker = engine.submit(GenerationRequest([{"role": "user", "content": "blocker"}],
+                                              max_tokens=5))
+    assert blocker.started.wait(10)
+    stop = threading.Event()
+    conn = db.connect(app.extensions["lumara"].settings["db_path"])
+    try:
+        events = []
+        for event in chat.turn(conn, chat.parse_request(
+                {"content": "What is the capital of France?"}), stop):
+            events.append(event)
+            if event["type"] == "queued":
+                stop.set()
+        assert events[0] == {"type": "queued", "position": 2, "model_loading": False}
+        assert kinds(events) == ["queued", "memories", "done"]
+        assert events[-1]["status"] == "stopped" and events[-1]["stats"]["tokens"] == 0
+    finally:
+        conn.close()
+    engine.open()
+    assert blocker.text() == "OK."
+    wait_idle(engine)
+    assert [r.messages[-1]["content"] for r in chat_requests(engine)] == ["blocker"]
+
+
+class FailsMidAnswer(FakeEngine):
+    """Chat answers stream two tokens, then fail with `failure`."""
+
+    def __init__(self, failure: BaseException):
+        super().__init__()
+        self.failure = failure
+
+    def _generate(self, model, job):
+        if job.request.purpose != "chat":
+            yield from super()._generate(model, job)
+            return
+        self.requests.append(job.request)
+        yield "Your sister "
+        yield "lives "
+        raise self.failure
+
+
+@pytest.mark.parametrize("failure, code", [
+    (RuntimeError("llama_decode returned -1"), "generation_failed"),
+    (LumaraError("The model ran out of memory.", code="out_of_memory"), "out_of_memory")])
+def test_an_engine_error_mid_answer_sends_an_error_and_saves_the_partial_answer(
+        tmp_path, failure, code):
+    engine = FailsMidAnswer(failure)
+    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
+    wait_idle(engine)
+    chat = app.extensions["lumara"].chat
+    conn = db.connect(app.extensions["lumara"].settings["db_path"])
+    try:
+        events = turn(chat, conn, "What is the capital of France?")
+        assert kinds(events) == ["memories", "token", "token", "error"]
+        assert events[-1]["code"] == code and events[-1]["message"]
+        user, assistant = conversation_store.list_messages(conn, 1)
+        assert (assistant.content, assistant.status) == ("Your sister lives ", "error")
+        # The worker lives on and serves the next request.
+        assert engine.submit(GenerationRequest([{"role": "user", "content": "x"}],
+                                               max_tokens=5, purpose="extract")).text() == "OK."
+    finally:
+        conn.close()
+
+
+class SlowLoadingEngine(FakeEngine):
+    """A FakeEngine whose model loads only when the test says so."""
+
+    def __init__(self):
+        super().__init__()
+        self.loaded = threading.Event()
+
+        def load():
+            assert self.loaded.wait(10), "the test never let the model load"
+            return "fake model"
+
+        self.model = BackgroundLoad("chat model", loader=load)
+
+
+def test_a_question_waiting_for_the_model_to_load_is_told_so(tmp_path):
+    engine = SlowLoadingEngine()
+    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
+    chat = app.extensions["lumara"].chat
+    conn = db.connect(app.extensions["lumara"].settings["db_path"])
+    try:
+        events = []
+        for event in chat.turn(conn, chat.parse_request(
+                {"content": "What is the capital of France?"})):
+            events.append(event)
+            if event["type"] == "queued" and event["model_loading"]:
+                engine.loaded.set()
+        queued = [event for event in events if event["type"] == "queued"]
+        # Behind the three start-up warm-up requests, while the model loads.
+        assert queued[0] == {"type": "queued", "position": 4, "model_loading": True}
+        positions = [event["position"] for event in queued]
+        assert positions == sorted(positions, reverse=True)
+        assert events[-1]["type"] == "done" and events[-1]["status"] == "complete"
+    finally:
+        engine.loaded.set()
+        conn.close()
+
+
+def test_a_refused_question_reports_the_conversation_it_was_saved_in(tmp_path):
+    # The queue is full: the question is refused, but the message is kept, so the error
+    # must say where, for the client to carry on in that conversation.
+    engine = FakeEngine(max_queue=1)
+    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
+    services = app.extensions["lumara"]
+    wait_idle(engine)
+    conn = db.connect(services.settings["db_path"])
+    try:
+        remember(services, conn, SISTER)
+        engine.submit = lambda *args, **kwargs: (_ for _ in ()).throw(
+            LumaraError("The chat model is busy.", code="busy", status=503))
+        events = turn(services.chat, conn, SISTER_QUESTION)
+        error = one(events, "error")
+        assert error["code"] == "busy"
+        saved = conversation_store.get_conversation(conn, error["conversation_id"])
+        assert [m.content for m in conversation_store.list_messages(conn, saved.id)] == [
+            SISTER_QUESTION]
+    finally:
+        conn.close()

@@ -1,0 +1,47 @@
+"""LlamaEngine on real llama-cpp-python: what a user sees when the model file is wrong."""
+
+from lumara_web import create_app
+from lumara_web.engine import GenerationRequest, LlamaEngine, machine_cores
+
+from .fakes import FakeEmbedder
+
+
+def test_a_corrupt_model_file_is_reported_with_its_path_and_the_fix(tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
+    engine = LlamaEngine(model_path=broken)
+    engine.start()
+    assert engine.model.settle(60)
+    status = engine.status()
+    assert status["state"] == "error"
+    assert str(broken) in status["error"]
+    assert "--model" in status["error"]
+
+
+def test_a_missing_model_file_fails_requests_with_the_reason(tmp_path):
+    app = create_app({"data_dir": str(tmp_path / "data"), "embedder": FakeEmbedder(),
+                      "model": str(tmp_path / "nowhere.gguf")})
+    engine = app.extensions["lumara"].engine
+    assert engine.model.settle(60)
+    health = app.test_client().get("/health").get_json()
+    assert health["status"] == "error"
+    assert health["chat_model"]["state"] == "error"
+    assert "nowhere.gguf" in health["chat_model"]["error"]
+    try:
+        engine.submit(GenerationRequest([{"role": "user", "content": "hi"}], max_tokens=4))
+    except Exception as error:
+        assert getattr(error, "code", None) == "model_failed"
+        assert "nowhere.gguf" in error.message
+    else:
+        raise AssertionError("a request to a model that failed to load must fail")
+
+
+def test_the_bundled_model_loads_with_every_core_and_a_4k_context():
+    engine = LlamaEngine()
+    engine.start()
+    llm = engine.model.wait(60)
+    # The library's default is half the cores for both pools.
+    assert llm.context_params.n_threads == machine_cores()
+    assert llm.context_params.n_threads_batch == machine_cores()
+    assert llm.n_ctx() >= 4096
+    assert "im_start" in llm.metadata["tokenizer.chat_template"]  # the template from the file

@@ -1,0 +1,259 @@
+"""/ws/chat over a real websocket: a live werkzeug server in a thread, simple_websocket
+clients, the FakeEngine behind."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+
+import pytest
+from simple_websocket import Client, ConnectionClosed
+from werkzeug.serving import make_server
+
+from lumara_web import create_app, db
+from lumara_web.validation import NewMemory
+from lumara_web.ws import MAX_FRAME_BYTES
+
+from .fakes import FakeEmbedder, FakeEngine
+from .test_engine import GatedEngine, wait_idle, wait_until
+
+WAIT = 10
+
+
+class LiveServer:
+    """The app on a free loopback port, served by werkzeug's threaded server."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.socket.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.clients: list[Client] = []
+
+    def connect(self) -> Client:
+        client = Client.connect(f"ws://127.0.0.1:{self.port}/ws/chat")
+        self.clients.append(client)
+        return client
+
+    def get(self, path: str) -> tuple[int, dict]:
+        with urllib.request.urlopen(self.base + path, timeout=WAIT) as response:
+            return response.status, json.loads(response.read())
+
+    def post(self, path: str, body: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(self.base + path, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=WAIT) as response:
+            return response.status, json.loads(response.read())
+
+    def stop(self) -> None:
+        for client in self.clients:
+            close(client)
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(WAIT)
+
+
+def close(client: Client) -> None:
+    try:
+        client.close()
+    except ConnectionClosed:  # already closed (by the server)
+        pass
+    client.thread.join(WAIT)
+
+
+def send(client: Client, **frame) -> None:
+    client.send(json.dumps(frame))
+
+
+def receive(client: Client, timeout: float = WAIT) -> dict:
+    raw = client.receive(timeout=timeout)
+    assert raw is not None, "no event arrived in time"
+    return json.loads(raw)
+
+
+def receive_until(client: Client, kind: str, timeout: float = WAIT) -> list[dict]:
+    """Events up to and including the first of `kind`, one frame each."""
+    events = []
+    while not events or events[-1]["type"] != kind:
+        events.append(receive(client, timeout))
+    return events
+
+
+def text_of(events) -> str:
+    return "".join(event["text"] for event in events if event["type"] == "token")
+
+
+@pytest.fixture
+def serve(tmp_path):
+    servers = []
+
+    def start(engine=None, **settings) -> LiveServer:
+        engine = engine or FakeEngine()
+        app = create_app({"data_dir": str(tmp_path / f"s{len(servers)}"),
+                          "embedder": FakeEmbedder(), "engine": engine, **settings})
+        wait_idle(engine)  # start-up warm-up done: positions in tests are ours alone
+        server = LiveServer(app)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        engine = server.app.extensions["lumara"].engine
+        if isinstance(engine, GatedEngine):
+            engine.open()
+        server.stop()
+
+
+def test_tokens_arrive_as_separate_frames_after_the_memories(serve):
+    engine = FakeEngine()
+    server = serve(engine)
+    services = server.app.extensions["lumara"]
+    conn = db.connect(services.settings["db_path"])
+    try:
+        memory, _ = services.memories.add(conn, NewMemory("My sister Ana lives in Lisbon.",
+                                                          "knowledge", [], {}))
+    finally:
+        conn.close()
+    engine.enqueue("Your sister Ana lives in Lisbon.")
+    client = server.connect()
+    send(client, type="chat", content="Where does my sister Ana live?")
+    events = receive_until(client, "done")
+    assert [event["type"] for event in events] == ["memories"] + ["token"] * 6 + ["done"]
+    assert [item["id"] for item in events[0]["items"]] == [memory.id]
+    assert [event["text"] for event in events[1:-1]] == [
+        "Your ", "sister ", "Ana ", "lives ", "in ", "Lisbon."]
+    assert events[-1]["status"] == "complete"
+    assert events[-1]["message_id"] and events[-1]["conversation_id"]
+
+
+def test_a_statement_gets_its_memory_event_over_the_socket(serve):
+    engine = FakeEngine()
+    server = serve(engine)
+    engine.enqueue({"content": "My dog is called Rex.", "tags": ["pets"]}, "extract")
+    client = server.connect()
+    send(client, type="chat", content="My dog is called Rex.")
+    events = receive_until(client, "memory_saved")
+    assert text_of(events) == "Noted: your dog is called Rex."
+    assert [event["type"] for event in events][-2:] == ["done", "memory_saved"]
+    status, listed = server.get("/api/memories")
+    assert status == 200 and [m["content"] for m in listed["items"]] == ["My dog is called Rex."]
+
+
+def test_stop_works_over_the_socket(serve):
+    engine = GatedEngine()
+    server = serve(engine)
+    engine.enqueue(" ".join(f"word{i}" for i in range(100)))
+    client = server.connect()
+    send(client, type="chat", content="Can you count to one hundred?")
+    engine.allow(3)
+    events = receive_until(client, "token")
+    send(client, type="stop")  # the fourth token waits in the engine: only stop ends it
+    events += receive_until(client, "done")
+    done = events[-1]
+    assert done["status"] == "stopped"
+    assert 1 <= done["stats"]["tokens"] <= 3
+    wait_idle(engine)
+    engine.open()
+    send(client, type="chat", content="Hello!")  # the connection goes on
+    assert receive_until(client, "done")[-1]["status"] == "complete"
+
+
+def test_a_client_that_leaves_mid_answer_frees_the_engine(serve):
+    engine = GatedEngine()
+    server = serve(engine)
+    engine.enqueue(" ".join(f"word{i}" for i in range(100)))
+    client = server.connect()
+    send(client, type="chat", content="Can you count to one hundred?")
+    engine.allow(1)
+    assert receive_until(client, "token")[-1]["text"] == "word0 "
+    close(client)  # gone: no stop frame; the gated tokens can only end by the stop
+    wait_idle(engine)
+    conn = db.connect(server.app.extensions["lumara"].settings["db_path"])
+    try:
+        def answer():
+            return conn.execute("SELECT content, status FROM messages"
+                                " WHERE role = 'assistant'").fetchone()
+        wait_until(lambda: answer() is not None, what="the stopped answer to be saved")
+        assert tuple(answer()) == ("word0 ", "stopped")
+    finally:
+        conn.close()
+
+
+def test_bad_frames_get_errors_and_the_connection_stays_usable(serve):
+    server = serve()
+    client = server.connect()
+    client.send("this is not json")
+    assert receive(client)["code"] == "invalid_json"
+    client.send(b"\xff\xfe")
+    assert receive(client)["code"] == "invalid_json"
+    send(client, type="dance")
+    assert receive(client)["code"] == "unknown_type"
+    send(client, type="chat", content="  ")
+    assert receive(client)["code"] == "empty_content"
+    send(client, type="chat", content="x" * 8001)
+    assert receive(client)["code"] == "content_too_long"
+    send(client, type="chat", content="Hello!", conversation_id="one")
+    assert receive(client)["code"] == "invalid_conversation_id"
+    send(client, type="chat", content="Hello!", conversation_id=424242)
+    assert receive(client)["code"] == "conversation_not_found"
+    send(client, type="chat", content="Hello!")
+    events = receive_until(client, "done")
+    assert events[-1]["status"] == "complete" and text_of(events).startswith("Hello!")
+
+
+def test_an_oversize_frame_closes_that_connection_and_the_server_lives_on(serve):
+    server = serve()
+    client = server.connect()
+    client.send("x" * (MAX_FRAME_BYTES + 1))
+    with pytest.raises(ConnectionClosed):
+        while True:  # nothing but the close may come back
+            assert client.receive(timeout=WAIT) is not None, "the connection stayed open"
+    assert client.close_reason == 1009  # message too big
+    status, health = server.get("/health")
+    assert status == 200 and health["status"] == "ok"
+    other = server.connect()
+    send(other, type="chat", content="Hello!")
+    assert receive_until(other, "done")[-1]["status"] == "complete"
+
+
+def test_a_frame_just_under_the_limit_is_refused_politely(serve):
+    server = serve()
+    client = server.connect()
+    send(client, type="chat", content="x" * (MAX_FRAME_BYTES - 100))
+    assert receive(client)["code"] == "content_too_long"
+    send(client, type="chat", content="Hello!")
+    assert receive_until(client, "done")[-1]["status"] == "complete"
+
+
+def test_concurrent_connections_are_told_their_place_in_the_queue(serve):
+    engine = GatedEngine()
+    server = serve(engine)
+    questions = ["What is the capital of France?", "What is the capital of Spain?",
+                 "What is the capital of Italy?"]
+    for reply in ("Paris.", "Madrid.", "Rome."):
+        engine.enqueue(reply)
+    first, second, third = (server.connect() for _ in questions)
+
+    send(first, type="chat", content=questions[0])
+    assert receive(first)["type"] == "memories"  # its job is running (held by the gate)
+    send(second, type="chat", content=questions[1])
+    assert receive(second) == {"type": "queued", "position": 2, "model_loading": False}
+    send(third, type="chat", content=questions[2])
+    assert receive(third) == {"type": "queued", "position": 3, "model_loading": False}
+
+    engine.allow(1)  # "Paris." is one token: the first answer ends, the second starts
+    assert text_of(receive_until(first, "done")) == "Paris."
+    assert receive(second)["type"] == "memories"
+    assert receive(third) == {"type": "queued", "position": 2, "model_loading": False}
+
+    engine.open()
+    assert text_of(receive_until(second, "done")) == "Madrid."
+    rest = receive_until(third, "done")
+    assert [event["type"] for event in rest] == ["memories", "token", "done"]
+    assert text_of(rest) == "Rome."
+    asked = [r.messages[-1]["content"] for r in engine.requests if r.purpose == "chat"]
+    assert [text.rsplit("Question: ", 1)[1] for text in asked] == questions
