@@ -53,6 +53,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if problems:
         log.error("database %s has problems: %s", settings["db_path"], "; ".join(problems))
 
+    engine = components.get("engine") or LlamaEngine(
+        model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
+        extra_buffer_types=settings["llama_extra_buffers"],
+        prompt_cache_mb=settings["prompt_cache_mb"])
     embedder = components.get("embedder")
     embeddings = EmbeddingService(
         cache=PersistentEmbeddingCache(settings["db_path"]),
@@ -62,11 +66,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         embedder=embedder,
         loader=None if embedder else functools.partial(
             SentenceTransformerEmbedder.load, settings["embedding_model"],
-            settings["embedding_batch_size"]))
-    engine = components.get("engine") or LlamaEngine(
-        model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
-        extra_buffer_types=settings["llama_extra_buffers"],
-        prompt_cache_mb=settings["prompt_cache_mb"])
+            settings["embedding_batch_size"]),
+        runner=engine.run_task)  # all inference on one thread: see engine.py
     memories = MemoryService(embeddings, settings)
     chat = ChatService(engine=engine, embeddings=embeddings, memories=memories,
                        extractor=MemoryExtractor(engine, TypeClassifier(embeddings)),

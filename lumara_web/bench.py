@@ -21,6 +21,8 @@ import numpy as np
 from . import PROJECT_ROOT, __version__, db, migrations, prompts, retrieval, store, validation
 from .bundled import EMBEDDING_MODEL_ID, embedding_model_path
 from .chat import TurnRequest
+from .engine import (DECODE_BATCH, Engine, LlamaEngine, _without_extra_buffer_types,
+                     machine_cores)
 from .embeddings import (EmbeddingService, PersistentEmbeddingCache,
                          SentenceTransformerEmbedder, import_sentence_transformers)
 
@@ -103,19 +105,22 @@ def load_embedding_model() -> tuple[object, dict]:
     return model, facts
 
 
-def bench_embeddings(workdir: Path, model: object, repeats: int, batch_size: int) -> list[Row]:
-    # One model object serves both sides: the comparison isolates Lumara's own layers.
+def bench_embeddings(workdir: Path, model: object, engine: Engine, repeats: int,
+                     batch_size: int) -> list[Row]:
+    """One model object serves both sides, and both run on the app's inference thread
+    (as in the server; see engine.py): the comparison isolates Lumara's own layers."""
     db_path = workdir / "embeddings.db"
     conn = db.connect(db_path)
     migrations.migrate(conn)
     conn.close()
     service = EmbeddingService(cache=PersistentEmbeddingCache(db_path),
                                embedder=SentenceTransformerEmbedder(model, EMBEDDING_MODEL_ID),
-                               memo_size=100_000)
+                               memo_size=100_000, runner=engine.run_task)
 
     def raw_encode(texts: list[str]) -> np.ndarray:
-        return model.encode(texts, batch_size=64, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
+        return engine.run_task(lambda: model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False))
 
     for text in sentences(20, seed=1):  # warm both paths: first calls allocate
         service.embed(text)
@@ -198,16 +203,14 @@ CHAT_QUESTIONS = [
 ]
 
 
-def bench_chat(workdir: Path, model: object, conversations: int,
+def bench_chat(workdir: Path, model: object, engine: LlamaEngine, conversations: int,
                turns: int) -> tuple[list[Row], dict]:
     """Memory-grounded questions with 5 memories in each prompt, through ChatService (embed,
     retrieve, prompt, queue, stream), then the same prompts through a raw llama-cpp-python
     Llama with the same settings: first turns (fresh conversation) and following turns."""
     from . import create_app
-    from .engine import LlamaEngine, _without_extra_buffer_types, machine_cores
     from .store import count_memories
 
-    engine = LlamaEngine()
     app = create_app({"data_dir": str(workdir / "chat"), "engine": engine,
                       "embedder": SentenceTransformerEmbedder(model, EMBEDDING_MODEL_ID),
                       "chat_memory_threshold": -1.0})  # always 5 memories in the prompt
@@ -247,11 +250,13 @@ def bench_chat(workdir: Path, model: object, conversations: int,
 
     with _without_extra_buffer_types():
         raw_llm = Llama(str(engine.model_path), n_ctx=engine.n_ctx, n_threads=machine_cores(),
-                        n_threads_batch=machine_cores(), verbose=False)
+                        n_threads_batch=machine_cores(), n_batch=DECODE_BATCH, verbose=False)
     warm = prompts.answer_messages([], "What do you remember?", [])
-    list(raw_llm.create_chat_completion(warm, max_tokens=1, stream=True))  # same warm start
+    engine.run_task(lambda: list(raw_llm.create_chat_completion(  # the same warm start
+        warm, max_tokens=1, stream=True)))
     raw: dict[str, list[float]] = {"first": [], "following": [], "total": [], "rate": []}
-    for index, messages in enumerate(prompts_sent):
+
+    def raw_answer(messages: list[dict]) -> tuple[float, float | None, float, int]:
         started = time.perf_counter()
         first = None
         tokens = 0
@@ -261,7 +266,11 @@ def bench_chat(workdir: Path, model: object, conversations: int,
             if chunk["choices"][0]["delta"].get("content"):
                 first = first or time.perf_counter()
                 tokens += 1
-        finished = time.perf_counter()
+        return started, first, time.perf_counter(), tokens
+
+    for index, messages in enumerate(prompts_sent):
+        # On the inference thread too: a second thread's OpenMP pool would slow both.
+        started, first, finished, tokens = engine.run_task(lambda: raw_answer(messages))
         raw["first" if index % turns == 0 else "following"].append((first - started) * 1000)
         raw["total"].append((finished - started) * 1000)
         if tokens > 1:
@@ -337,12 +346,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lumara-bench-") as tmp:
         workdir = Path(tmp)
+        engine = LlamaEngine()  # its thread runs all inference, as in the server
+        engine.start()
         model, facts = load_embedding_model()
-        rows = bench_embeddings(workdir, model, args.repeats, args.batch)
+        rows = bench_embeddings(workdir, model, engine, args.repeats, args.batch)
         for size in (int(value) for value in args.sizes.split(",") if value):
             rows.append(bench_search(workdir, size, args.repeats))
         if args.conversations:
-            chat_rows, chat_facts = bench_chat(workdir, model, args.conversations, args.turns)
+            chat_rows, chat_facts = bench_chat(workdir, model, engine, args.conversations,
+                                               args.turns)
             rows += chat_rows
             facts.update(chat_facts)
     report = render(rows, machine_facts(), facts)

@@ -134,8 +134,12 @@ class EmbeddingService:
     def __init__(self, *, cache: PersistentEmbeddingCache | None = None,
                  memo_size: int = 4096, batch_size: int = 64, wait_seconds: float = 60.0,
                  embedder: Embedder | None = None,
-                 loader: Callable[[], Embedder] | None = None):
+                 loader: Callable[[], Embedder] | None = None,
+                 runner: Callable[[Callable[[], np.ndarray]], np.ndarray] | None = None):
+        """runner: runs a model call on the app's inference thread (Engine.run_task), so
+        torch shares one OpenMP thread pool with llama.cpp; without one, calls run here."""
         self.cache = cache
+        self.runner = runner
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
         if embedder is not None:
@@ -145,7 +149,7 @@ class EmbeddingService:
             loaded=embedder)
         self._memo = LruMemo(memo_size)
         self._lock = threading.Lock()  # guards the memo, the in-flight map and the counters
-        self._model_lock = threading.Lock()  # one model call at a time: 2 cores, no gain
+        self._model_lock = threading.Lock()
         self._in_flight: dict[str, Future] = {}
         self.counters = {"memo_hits": 0, "cache_hits": 0, "computed": 0, "model_batches": 0}
 
@@ -232,14 +236,19 @@ class EmbeddingService:
         misses.sort(key=len)
         for start in range(0, len(misses), self.batch_size):
             batch = misses[start:start + self.batch_size]
-            with self._model_lock:
-                computed = embedder.embed(batch)
+            computed = self._run_model(lambda: embedder.embed(batch))
             with self._lock:
                 self.counters["model_batches"] += 1
             self._cache_put(embedder.model_id,
                             [(digests[text], vector) for text, vector in zip(batch, computed)])
             for text, vector in zip(batch, computed):
                 self._publish(text, vector, owned[text], counter="computed")
+
+    def _run_model(self, call: Callable[[], np.ndarray]) -> np.ndarray:
+        if self.runner is not None:
+            return self.runner(call)
+        with self._model_lock:  # one model call at a time: 2 cores, no gain from two
+            return call()
 
     def _publish(self, text: str, vector: np.ndarray, future: Future, *, counter: str) -> None:
         vector = np.array(vector, dtype=np.float32)  # own copy, so the memo can't be aliased

@@ -55,6 +55,11 @@ class BackgroundLoad(Generic[T]):
             log.info("%s ready in %.2f s", self.what, self.seconds)
         self._ready.set()
 
+    @property
+    def settled(self) -> bool:
+        """Loading has ended, well or badly."""
+        return self._ready.is_set()
+
     def settle(self, timeout: float) -> bool:
         """Wait until loading has ended, well or badly; True if it has."""
         return self._ready.wait(timeout)

@@ -21,7 +21,8 @@ class GatedEngine(FakeEngine):
     """FakeEngine whose gated generations wait for a permit before each token: `allow(n)`
     lets n more tokens through, `open()` lets everything through. A test decides exactly
     how far a generation has got while the worker is really busy with it. A stopped job
-    stops waiting (its next token is then dropped by the worker)."""
+    stops waiting (its next token is then dropped by the worker). While it waits, it runs
+    the engine's pending tasks, as the real engine does between two decoding steps."""
 
     def __init__(self, gated=("chat",), **kwargs):
         super().__init__(**kwargs)
@@ -39,6 +40,7 @@ class GatedEngine(FakeEngine):
         for piece in super()._generate(model, job):
             if job.request.purpose in self.gated:
                 while not (self._open.is_set() or self._permits.acquire(timeout=0.01)):
+                    self._run_tasks()
                     if job.stop.is_set():
                         break
             yield piece
