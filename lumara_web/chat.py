@@ -20,6 +20,7 @@ from .errors import LumaraError, NotFound, ValidationError
 from .extraction import MemoryExtractor
 from .insights import ContradictionJudge
 from .memories import MemoryService
+from .rendering import render_markdown
 from .store import ScoredMemory
 from .validation import NewMemory
 
@@ -145,7 +146,7 @@ class ChatService:
                    "conversation_id": conversation_id}
             return False
         yield {"type": "done", "message_id": answer.id, "conversation_id": conversation_id,
-               "status": status, "stats": stats}
+               "status": status, "stats": stats, "html": render_markdown(text)}
         return status == "complete"
 
     def _conversation(self, conn: Any, request: TurnRequest) -> conversation_store.Conversation:

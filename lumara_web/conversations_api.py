@@ -7,8 +7,9 @@ from flask import Blueprint, jsonify, request
 
 from . import conversation_store, validation
 from .api import _json_body
-from .conversation_store import Conversation
+from .conversation_store import Conversation, Message
 from .errors import NotFound
+from .rendering import render_markdown
 from .url_ids import refuse_impossible_ids, use_id_converter
 from .web_context import get_db, lumara
 
@@ -35,7 +36,15 @@ def get_conversation(conversation_id: int):
                           conversation_id)
     messages = conversation_store.list_messages(conn, conversation_id)
     return jsonify({"conversation": conversation.to_dict(),
-                    "messages": [message.to_dict() for message in messages]})
+                    "messages": [_with_html(message) for message in messages]})
+
+
+def _with_html(message: Message) -> dict:
+    """Answers carry their Markdown rendered to sanitized HTML, as the chat's 'done' does."""
+    shown = message.to_dict()
+    if message.role == "assistant":
+        shown["html"] = render_markdown(message.content)
+    return shown
 
 
 @bp.patch("/conversations/<id:conversation_id>")
