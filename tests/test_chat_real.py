@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 
 from lumara_web import create_app
-from lumara_web.embeddings import SentenceTransformerEmbedder
-from lumara_web.engine import LlamaEngine
 
 from .test_engine import wait_idle
 from .test_ws import LiveServer, close, receive, receive_until, send, text_of
@@ -16,17 +14,13 @@ WAIT = 60  # a real model on two cores: generous, never reached when all is well
 
 
 @pytest.fixture(scope="session")
-def minilm():
-    return SentenceTransformerEmbedder.load()
+def minilm(real_embedder):
+    return real_embedder
 
 
 @pytest.fixture(scope="session")
-def llama():
-    engine = LlamaEngine()
-    engine.start()
-    assert engine.model.settle(120), "the chat model did not load"
-    assert engine.model.state == "ready", engine.model.error
-    return engine
+def llama(real_engine):
+    return real_engine
 
 
 @pytest.fixture

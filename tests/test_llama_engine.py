@@ -36,10 +36,8 @@ def test_a_missing_model_file_fails_requests_with_the_reason(tmp_path):
         raise AssertionError("a request to a model that failed to load must fail")
 
 
-def test_the_bundled_model_loads_with_every_core_and_a_4k_context():
-    engine = LlamaEngine()
-    engine.start()
-    llm = engine.model.wait(60)
+def test_the_bundled_model_loads_with_every_core_and_a_4k_context(real_engine):
+    llm = real_engine.model.wait(60)
     # The library's default is half the cores for both pools.
     assert llm.context_params.n_threads == machine_cores()
     assert llm.context_params.n_threads_batch == machine_cores()

@@ -3,9 +3,6 @@
 import pytest
 
 from lumara_web import create_app
-from lumara_web.embeddings import SentenceTransformerEmbedder
-
-from .fakes import FakeEngine
 
 UNRELATED = [
     "I am allergic to penicillin; it gave me a rash in 2019.",
@@ -33,17 +30,21 @@ class CountingEmbedder:
         return self.inner.embed(texts)
 
 
-@pytest.fixture(scope="session")
-def minilm():
-    return SentenceTransformerEmbedder.load()
+@pytest.fixture
+def minilm(real_embedder):
+    return real_embedder
 
 
-def make_client(data_dir, embedder):
-    return create_app({"data_dir": str(data_dir), "embedder": embedder,
-                       "engine": FakeEngine()}).test_client()
+@pytest.fixture
+def make_client(real_engine):
+    """An app on the real embedder; the session's one real engine runs its inference."""
+    def make(data_dir, embedder):
+        return create_app({"data_dir": str(data_dir), "embedder": embedder,
+                           "engine": real_engine}).test_client()
+    return make
 
 
-def test_paraphrased_question_finds_the_memory_first(tmp_path, minilm):
+def test_paraphrased_question_finds_the_memory_first(tmp_path, minilm, make_client):
     client = make_client(tmp_path, minilm)
     for content in UNRELATED[:4] + ["My sister Ana lives in Lisbon."] + UNRELATED[4:]:
         assert client.post("/api/memories", json={"content": content}).status_code == 201
@@ -58,7 +59,7 @@ def test_paraphrased_question_finds_the_memory_first(tmp_path, minilm):
     assert ranked[0]["similarity"] > ranked[1]["similarity"]
 
 
-def test_reworded_duplicate_is_flagged_and_unrelated_is_not(tmp_path, minilm):
+def test_reworded_duplicate_is_flagged_and_unrelated_is_not(tmp_path, minilm, make_client):
     client = make_client(tmp_path, minilm)
     for content in UNRELATED:
         client.post("/api/memories", json={"content": content})
@@ -74,7 +75,7 @@ def test_reworded_duplicate_is_flagged_and_unrelated_is_not(tmp_path, minilm):
     assert unrelated == {"duplicates": [], "contradiction_candidates": []}
 
 
-def test_persistent_cache_is_hit_after_a_restart(tmp_path, minilm):
+def test_persistent_cache_is_hit_after_a_restart(tmp_path, minilm, make_client):
     first_run = CountingEmbedder(minilm)
     make_client(tmp_path, first_run).post("/api/memories",
                                           json={"content": "The spare key is with the neighbour."})
