@@ -257,3 +257,31 @@ def test_concurrent_connections_are_told_their_place_in_the_queue(serve):
     assert text_of(rest) == "Rome."
     asked = [r.messages[-1]["content"] for r in engine.requests if r.purpose == "chat"]
     assert [text.rsplit("Question: ", 1)[1] for text in asked] == questions
+
+
+def test_the_api_answers_while_an_answer_streams(serve):
+    # The engine is mid-answer (a token held back): listing, adding (which embeds on the
+    # inference thread, between two tokens) and searching must all still answer.
+    engine = GatedEngine()
+    server = serve(engine)
+    engine.enqueue(" ".join(f"word{i}" for i in range(50)))
+    client = server.connect()
+    send(client, type="chat", content="Can you count to fifty?")
+    engine.allow(1)
+    receive_until(client, "token")
+
+    def call(path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(server.base + path, data=data, headers={
+            "Content-Type": "application/json"} if data else {})
+        with urllib.request.urlopen(request, timeout=WAIT) as response:
+            return response.status, json.loads(response.read())
+
+    assert call("/api/memories")[0] == 200
+    status, added = call("/api/memories", {"content": "The spare key is under the mat."})
+    assert status == 201
+    status, found = call("/api/memories/search?q=spare%20key")
+    assert status == 200 and found["results"][0]["memory"]["id"] == added["memory"]["id"]
+    assert engine.status()["queue"]["running"]  # the answer is still streaming
+    engine.open()
+    assert receive_until(client, "done")[-1]["status"] == "complete"
