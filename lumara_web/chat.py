@@ -216,7 +216,8 @@ class ChatService:
             proposal = self.extractor.propose(statement, stop)
         except LumaraError as failure:
             yield {"type": "error", "code": failure.code,
-                   "message": f"Could not extract a memory: {failure.message}"}
+                   "message": f"Could not extract a memory: {failure.message}",
+                   "phase": "remember"}
             return
         if proposal is None or stop.is_set():
             return

@@ -100,9 +100,11 @@ class ChatSession:
             if self._closed.is_set():
                 return
             conn = None
+            conversation_id = request.conversation_id
             try:
                 conn = self.connect_db()
                 for event in self.chat.turn(conn, request, self._stop):
+                    conversation_id = event.get("conversation_id", conversation_id)
                     self.send(event)
             except LumaraError as error:
                 self.send({"type": "error", "code": error.code, "message": error.message})
@@ -114,3 +116,6 @@ class ChatSession:
             finally:
                 if conn is not None:
                     conn.close()
+            # Always last: after it no event of this message follows (extraction included),
+            # so a client knows when the turn is over.
+            self.send({"type": "turn_end", "conversation_id": conversation_id})

@@ -237,15 +237,18 @@ def test_two_messages_in_a_row_are_answered_in_order(make):
     h.engine.enqueue("Rome is the capital of Italy.")
     h.chat("What is the capital of France?")
     h.chat("What is the capital of Italy?")
-    h.sent.wait_for("done", 2)
+    h.sent.wait_for("turn_end", 2)
     kinds = [event["type"] for event in h.sent.events]
-    split = kinds.index("done") + 1
+    split = kinds.index("turn_end") + 1
     first, second = h.sent.events[:split], h.sent.events[split:]
-    assert [e["type"] for e in first] == ["memories"] + ["token"] * 6 + ["done"]
-    assert [e["type"] for e in second] == ["memories"] + ["token"] * 6 + ["done"]
+    turn = ["memories"] + ["token"] * 6 + ["done", "turn_end"]
+    assert [e["type"] for e in first] == turn
+    assert [e["type"] for e in second] == turn
     assert text_of(first) == "Paris is the capital of France."
     assert text_of(second) == "Rome is the capital of Italy."
-    assert first[-1]["conversation_id"] != second[-1]["conversation_id"]
+    assert first[-2]["conversation_id"] != second[-2]["conversation_id"]
+    # turn_end names the conversation the turn happened in.
+    assert first[-1]["conversation_id"] == first[-2]["conversation_id"]
 
 
 def test_a_follow_up_in_the_same_conversation_is_answered_in_it(make):
@@ -265,3 +268,19 @@ def test_a_statement_sends_its_memory_events_after_done(make):
     kinds = [event["type"] for event in h.sent.events]
     assert kinds.index("done") < kinds.index("memory_saved")
     assert saved["memory"]["content"] == "My dog is called Rex."
+
+
+def test_turn_end_follows_the_memory_events_and_errors_too(make):
+    h = make()
+    h.engine.enqueue({"content": "My dog is called Rex.", "tags": ["pets", "dog"]},
+                     purpose="extract")
+    h.chat("My dog is called Rex and he is a beagle.")
+    events = h.sent.wait_for("turn_end")
+    kinds = [event["type"] for event in h.sent.events]
+    assert kinds[-1] == "turn_end" and kinds.index("done") < kinds.index("turn_end")
+    assert "memory_saved" in kinds[kinds.index("done"):]
+    assert events[0]["conversation_id"] is not None
+    h.chat("Where is it?", conversation_id=10**9)  # unknown conversation: an error, then end
+    h.sent.wait_for("turn_end", 2)
+    tail = [event["type"] for event in h.sent.events][len(kinds):]
+    assert tail == ["error", "turn_end"]

@@ -9,7 +9,6 @@ import {confirmDialog, errorBox, isModalOpen, toast} from "./ui.js";
 
 const STORAGE_KEY = "lumara.conversation";
 const MAX_MESSAGE = 8000;
-const EXTRACTION_ERROR = /^Could not extract a memory/;
 
 const $ = (id) => document.getElementById(id);
 let log, input, sendButton, stopButton, statusText, queueStatus, hint, titleEl;
@@ -308,6 +307,10 @@ function handleEvent(event) {
       break;
     case "done":
       if (turn) finishTurn(event);
+      if (event.status === "complete") setStatus("Remembering…");
+      break;
+    case "turn_end":
+      if (!turn && statusText.textContent === "Remembering…") setStatus("");
       break;
     case "error":
       onError(event);
@@ -374,8 +377,8 @@ function failTurn(message, conversationId) {
 
 function onError(event) {
   const message = event.message || "Something went wrong.";
-  const belongsToTurn = turn && turn.sent &&
-    (turn.started || event.conversation_id != null || !EXTRACTION_ERROR.test(message));
+  // An error with phase "remember" is about the memory extraction after an earlier answer.
+  const belongsToTurn = turn && turn.sent && event.phase !== "remember";
   if (belongsToTurn) {
     failTurn(message, event.conversation_id);
     return;
