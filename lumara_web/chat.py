@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from . import conversation_store, prompts, retrieval, review_store
+from . import conversation_store, prompts, retrieval, review_store, validation
 from .embeddings import EmbeddingService
 from .engine import Engine, GenerationRequest, Job
 from .errors import LumaraError, NotFound, ValidationError
@@ -60,14 +60,9 @@ class ChatService:
         if not isinstance(content, str) or not content.strip():
             raise ValidationError("Write a message first: content is empty.",
                                   code="empty_content")
-        content = content.strip()
-        limit = self.settings["max_message_chars"]
-        if len(content) > limit:
-            raise ValidationError(f"The message is {len(content):,} characters; the limit is "
-                                  f"{limit:,}.", code="content_too_long")
-        if "\x00" in content or not _encodable(content):
-            raise ValidationError("The message contains characters that are not valid text.",
-                                  code="invalid_content")
+        # Length and clean text (no NUL, no lone surrogates): the memory API's own checks.
+        content = validation.parse_text(content, self.settings["max_message_chars"],
+                                        field="The message")
         conversation_id = frame.get("conversation_id")
         if conversation_id is not None and (
                 isinstance(conversation_id, bool) or not isinstance(conversation_id, int)
@@ -291,11 +286,3 @@ def _stats(started: float, first_token_at: float | None, finished: float, tokens
         if job and job.started_at else 0.0,
         "source": "model" if job else "template",
     }
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

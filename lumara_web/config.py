@@ -94,8 +94,6 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_int),
     Setting("max_message_chars", 8000, "Longest chat message, in characters.", _positive_int),
     Setting("answer_max_tokens", 200, "Longest answer to a question, in tokens.", _positive_int),
-    Setting("ack_max_tokens", 60, "Longest acknowledgement of a statement, in tokens.",
-            _positive_int),
     Setting("extraction_save_confidence", 0.8,
             "Extracted memories at or above this confidence are saved (undoable).", _fraction),
     Setting("extraction_suggest_confidence", 0.5,

@@ -78,7 +78,7 @@ def parse_new_memory(body: Mapping[str, Any], settings: Mapping[str, Any]) -> Ne
     if "content" not in body:
         raise ValidationError("content is required.", code="empty_content")
     return NewMemory(
-        content=_content(body["content"], settings["max_content_chars"]),
+        content=parse_text(body["content"], settings["max_content_chars"]),
         type=_memory_type(body.get("type", "knowledge")),
         tags=_tags(body.get("tags", []), settings),
         metadata=_metadata(body.get("metadata", {})))
@@ -150,7 +150,7 @@ def parse_search_query(args: Mapping[str, str], settings: Mapping[str, Any]) -> 
     if not text.strip():
         raise ValidationError("q is required: the text to search for.", code="missing_query")
     return SearchQuery(
-        text=_content(text, settings["max_content_chars"], field="q"),
+        text=parse_text(text, settings["max_content_chars"], field="q"),
         k=_int_param(args, "k", settings["search_k"], 1, settings["max_search_k"]),
         threshold=_threshold_param(args, settings["search_threshold"]),
         type=_type_filter(args.get("type")))
@@ -168,7 +168,7 @@ def parse_list_query(args: Mapping[str, str], settings: Mapping[str, Any]) -> Li
 # -- fields -----------------------------------------------------------------------------
 def _memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> MemoryPatch:
     return MemoryPatch(
-        content=(_content(body["content"], settings["max_content_chars"])
+        content=(parse_text(body["content"], settings["max_content_chars"])
                  if "content" in body else None),
         type=_memory_type(body["type"]) if "type" in body else None,
         tags=_tags(body["tags"], settings) if "tags" in body else None)
@@ -181,7 +181,8 @@ def _reject_unknown_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
                               f"{', '.join(sorted(allowed))}.", code="unknown_field")
 
 
-def _content(value: Any, max_chars: int, *, field: str = "content") -> str:
+def parse_text(value: Any, max_chars: int, *, field: str = "content") -> str:
+    """A required text field: a string, stripped, not empty, at most `max_chars`, storable."""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string, not {_json_type(value)}.",
                               code="invalid_content")
