@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import retrieval
+from .engine import Engine, GenerationRequest
 from .store import ScoredMemory
 
 
@@ -150,7 +151,7 @@ def contradiction_cues(a: str, b: str) -> Verdict | None:
 class ContradictionJudge:
     """Cues first (instant and specific), then the chat model under a JSON schema."""
 
-    def __init__(self, engine: Any, max_tokens: int = 80):
+    def __init__(self, engine: Engine, max_tokens: int = 80):
         self.engine = engine
         self.max_tokens = max_tokens
 
@@ -166,8 +167,6 @@ class ContradictionJudge:
         cued = contradiction_cues(existing, new)
         if cued is not None:
             return cued
-        from .engine import GenerationRequest
-
         job = self.engine.submit(GenerationRequest(
             self.messages(new, existing), max_tokens=self.max_tokens,
             json_schema=JUDGE_SCHEMA, purpose="judge", pinned=1 + 2 * len(JUDGE_EXAMPLES)),

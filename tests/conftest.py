@@ -1,10 +1,20 @@
 import pytest
 
-from lumara_web import create_app
+from lumara_web import create_app, db, migrations
 from lumara_web.embeddings import SentenceTransformerEmbedder
 from lumara_web.engine import LlamaEngine
 
 from .fakes import FakeEmbedder, FakeEngine
+
+
+@pytest.fixture
+def conn(tmp_path):
+    """A connection to a freshly migrated SQLite file (store-level tests; modules that need
+    the app's database define their own `conn`)."""
+    connection = db.connect(tmp_path / "lumara.db")
+    migrations.migrate(connection)
+    yield connection
+    connection.close()
 
 
 @pytest.fixture

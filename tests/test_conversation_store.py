@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lumara_web import conversation_store, db, migrations, review_store
-
-
-@pytest.fixture
-def conn(tmp_path):
-    conn = db.connect(tmp_path / "lumara.db")
-    migrations.migrate(conn)
-    yield conn
-    conn.close()
+from lumara_web import conversation_store, db, review_store
 
 
 def count(conn, table):

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lumara_web import db, migrations, review_store, store
+from lumara_web import db, review_store, store
 
 from .fakes import FakeEmbedder
-
-
-@pytest.fixture
-def conn(tmp_path):
-    conn = db.connect(tmp_path / "lumara.db")
-    migrations.migrate(conn)
-    yield conn
-    conn.close()
 
 
 def memory(conn, content):

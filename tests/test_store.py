@@ -1,19 +1,11 @@
 import numpy as np
 import pytest
 
-from lumara_web import db, migrations, store
+from lumara_web import store
 
 from .fakes import FakeEmbedder
 
 fake = FakeEmbedder()
-
-
-@pytest.fixture
-def conn(tmp_path):
-    connection = db.connect(tmp_path / "lumara.db")
-    migrations.migrate(connection)
-    yield connection
-    connection.close()
 
 
 def add(conn, content, memory_type="knowledge", tags=()):
