@@ -24,15 +24,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     inject components: {"embedder": FakeEmbedder()} or {"engine": FakeEngine()} replace the
     real models."""
     from . import api, conversations_api, db, migrations, review_api, store, views, web_context, ws
+    from . import metrics_views
     from .chat import ChatService
     from .config import load_settings
-    from .embeddings import EmbeddingService, PersistentEmbeddingCache, SentenceTransformerEmbedder
+    from .embeddings import EmbeddingService, PersistentEmbeddingCache
     from .engine import LlamaEngine
     from .extraction import MemoryExtractor
     from .insights import ContradictionJudge
     from .memories import MemoryService
     from .memory_types import TypeClassifier
+    from .onnx_embedder import load_embedder
+    from .perf import PerfMonitor, RssSampler, record_startup
     from .review import ReviewService
+    from .vector_index import VectorIndex
 
     overrides = dict(test_config or {})
     components = {key: overrides.pop(key) for key in COMPONENT_KEYS if key in overrides}
@@ -43,7 +47,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings["max_request_bytes"]
     app.json.sort_keys = False  # keep "memory" before its findings, as documented
 
+    first_setup = not Path(settings["db_path"]).exists()
     settings["data_dir"].mkdir(parents=True, exist_ok=True)
+    monitor = PerfMonitor()
     conn = db.connect(settings["db_path"])
     try:
         migrations.migrate(conn)
@@ -64,27 +70,38 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         batch_size=settings["embedding_batch_size"],
         wait_seconds=settings["model_wait_seconds"],
         embedder=embedder,
+        # ONNX Runtime, exported once into <data_dir>/models; sentence-transformers (torch,
+        # ~400 MB more memory) only if that fails: see onnx_embedder.py.
         loader=None if embedder else functools.partial(
-            SentenceTransformerEmbedder.load, settings["embedding_model"],
-            settings["embedding_batch_size"]),
-        runner=engine.run_task)  # all inference on one thread: see engine.py
-    memories = MemoryService(embeddings, settings)
+            load_embedder, settings["embedding_model"], settings["embedding_batch_size"],
+            settings["data_dir"] / "models"),
+        runner=engine.run_task,  # all inference on one thread: see engine.py
+        monitor=monitor)
+    # One similarity index per process and database; it loads in the background and
+    # searches use sqlite-vec until it is ready (see vector_index.py).
+    vector_index = VectorIndex(settings["db_path"], cache_dir=settings["data_dir"] / "index")
+    memories = MemoryService(embeddings, settings, vector_index, monitor)
     chat = ChatService(engine=engine, embeddings=embeddings, memories=memories,
                        extractor=MemoryExtractor(engine, TypeClassifier(embeddings)),
-                       judge=ContradictionJudge(engine), settings=settings)
+                       judge=ContradictionJudge(engine), settings=settings, monitor=monitor)
     services = web_context.Lumara(settings=settings, embeddings=embeddings, memories=memories,
                                   engine=engine, review=ReviewService(memories), chat=chat,
-                                  startup_problems=problems)
+                                  startup_problems=problems, monitor=monitor,
+                                  rss=RssSampler(monitor))
     web_context.init_app(app, services)
     app.register_blueprint(api.bp)
     app.register_blueprint(conversations_api.bp)
     app.register_blueprint(review_api.bp)
     app.register_blueprint(views.bp)
+    metrics_views.init_app(app)
     ws.init_app(app)
     _register_error_handlers(app)
     embeddings.start_loading()
+    vector_index.start_loading()
     engine.start()
     chat.warm_up()
+    record_startup(monitor, {"embedding": embeddings.model, "chat": engine.model},
+                   first_setup=first_setup)
     return app
 
 

@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from . import conversation_store, prompts, retrieval, review_store, validation
+from . import conversation_store, prompts, review_store, validation
 from .embeddings import EmbeddingService
 from .engine import Engine, GenerationRequest, Job
 from .errors import LumaraError, NotFound, ValidationError
 from .extraction import MemoryExtractor
 from .insights import ContradictionJudge
 from .memories import MemoryService
+from .perf import PerfMonitor
 from .rendering import render_markdown
 from .store import ScoredMemory
 from .validation import NewMemory
@@ -46,8 +47,10 @@ def receipt_item(hit: ScoredMemory) -> dict:
 class ChatService:
     def __init__(self, *, engine: Engine, embeddings: EmbeddingService,
                  memories: MemoryService, extractor: MemoryExtractor,
-                 judge: ContradictionJudge, settings: Mapping[str, Any]):
+                 judge: ContradictionJudge, settings: Mapping[str, Any],
+                 monitor: PerfMonitor | None = None):
         self.engine = engine
+        self.monitor = monitor
         self.embeddings = embeddings
         self.memories = memories
         self.extractor = extractor
@@ -78,7 +81,7 @@ class ChatService:
         stop = stop or threading.Event()
         started = time.perf_counter()
         conversation = self._conversation(conn, request)
-        history = self._history(conn, conversation.id)
+        history = self._history(conn, conversation)
         user_message = conversation_store.add_message(conn, conversation.id, "user",
                                                       request.content)
         kind = prompts.classify(request.content)
@@ -100,8 +103,8 @@ class ChatService:
         hits: list[ScoredMemory] = []
         if kind == "question":
             vector = self.embeddings.embed(content)
-            hits = retrieval.search(conn, vector, k=self.settings["chat_memory_k"],
-                                    threshold=self.settings["chat_memory_threshold"])
+            hits = self.memories.nearest(conn, vector, k=self.settings["chat_memory_k"],
+                                         threshold=self.settings["chat_memory_threshold"])
         receipt = [receipt_item(hit) for hit in hits]
 
         job: Job | None = None
@@ -134,6 +137,8 @@ class ChatService:
         if stop.is_set() and status == "complete":
             status = "stopped"
         stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
+        if job is not None and status == "complete":
+            self._record(stats)
         answer = conversation_store.add_message(conn, conversation_id, "assistant", text,
                                                 status=status, memories=receipt, stats=stats)
         if error is not None:
@@ -156,11 +161,13 @@ class ChatService:
                            code="conversation_not_found")
         return conversation
 
-    def _history(self, conn: Any, conversation_id: int) -> list[dict]:
+    def _history(self, conn: Any,
+                 conversation: conversation_store.Conversation) -> list[dict]:
         """Earlier turns exactly as the model saw them (a question with its memories), so
         the prompt's prefix matches the last one and llama.cpp reuses its KV cache."""
         messages = conversation_store.recent_messages(
-            conn, conversation_id, limit=self.settings["chat_history_messages"])
+            conn, conversation.id, limit=history_window(
+                conversation.message_count, self.settings["chat_history_messages"]))
         turns: list[dict] = []
         for index, message in enumerate(messages):
             if message.role == "assistant":
@@ -253,6 +260,16 @@ class ChatService:
                    "memory": memory.to_dict(), "existing_memory": candidate.memory.to_dict(),
                    "verdict": verdict.to_dict()}
 
+    def _record(self, stats: dict) -> None:
+        """Model answers only: a templated reply's speed says nothing about the model."""
+        if self.monitor is None:
+            return
+        self.monitor.record("chat.total_ms", stats["total_ms"])
+        if stats["ttft_ms"] is not None:
+            self.monitor.record("chat.ttft_ms", stats["ttft_ms"])
+        if stats["tokens_per_s"] is not None:
+            self.monitor.record("chat.tokens_per_s", stats["tokens_per_s"])
+
     # -- start-up -------------------------------------------------------------------------
     def warm_up(self) -> None:
         """Have the model read the fixed prompt prefixes once, in the background, so the
@@ -264,6 +281,16 @@ class ChatService:
                 self.engine.submit(GenerationRequest(messages, max_tokens=1, purpose="warmup"))
             except LumaraError:
                 return  # the model failed to load or is busy: nothing to warm
+
+
+def history_window(count: int, limit: int) -> int:
+    """How many of a conversation's last `count` messages to replay: at most `limit`, and
+    the window's start moves in steps of half of it rather than one message a turn. The
+    prompt then starts the same way for several turns, so llama.cpp reuses what it read; a
+    window sliding every turn would make the model re-read the whole history each time."""
+    step = max(1, limit // 2 // 2 * 2)  # even: a turn is two messages, so start on a question
+    start = -(-max(0, count - limit) // step) * step  # rounded up to a multiple of step
+    return count - start
 
 
 def _words(text: str) -> Iterator[str]:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
@@ -23,6 +24,7 @@ from .bundled import EMBEDDING_MODEL_ID, embedding_model_path
 from .db import connect
 from .loading import BackgroundLoad
 from .migrations import EMBEDDING_DIMENSIONS
+from .perf import PerfMonitor
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +137,14 @@ class EmbeddingService:
                  memo_size: int = 4096, batch_size: int = 64, wait_seconds: float = 60.0,
                  embedder: Embedder | None = None,
                  loader: Callable[[], Embedder] | None = None,
-                 runner: Callable[[Callable[[], np.ndarray]], np.ndarray] | None = None):
+                 runner: Callable[[Callable[[], np.ndarray]], np.ndarray] | None = None,
+                 monitor: PerfMonitor | None = None):
         """runner: runs a model call on the app's inference thread (Engine.run_task), so
-        torch shares one OpenMP thread pool with llama.cpp; without one, calls run here."""
+        torch shares one OpenMP thread pool with llama.cpp; without one, calls run here.
+        monitor: receives each call's time as embedding.cached_ms (no model needed),
+        embedding.computed_ms (one text through the model) or embedding.batch_ms."""
         self.cache = cache
+        self.monitor = monitor
         self.runner = runner
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
@@ -174,23 +180,37 @@ class EmbeddingService:
     # -- embedding ------------------------------------------------------------------------
     def embed(self, text: str) -> np.ndarray:
         """One text's vector (read-only, shared with the memo)."""
+        started = time.perf_counter()
         with self._lock:
             vector = self._memo.get(text)
             if vector is not None:
                 self.counters["memo_hits"] += 1
-                return vector
-        return self._vectors_for([text])[text]
+        if vector is None:
+            vectors, computed = self._vectors_for([text])
+            vector = vectors[text]
+        else:
+            computed = 0
+        self._record("embedding.computed_ms" if computed else "embedding.cached_ms", started)
+        return vector
 
     def embed_many(self, texts: Iterable[str]) -> np.ndarray:
         """Vectors for `texts`, one row each, in order; only texts found in no cache reach
         the model."""
+        started = time.perf_counter()
         texts = list(texts)
         if not texts:
             return np.empty((0, EMBEDDING_DIMENSIONS), dtype=np.float32)
-        vectors = self._vectors_for(texts)
+        vectors, computed = self._vectors_for(texts)
+        if computed:
+            self._record("embedding.batch_ms", started)
         return np.stack([vectors[text] for text in texts])
 
-    def _vectors_for(self, texts: list[str]) -> dict[str, np.ndarray]:
+    def _record(self, operation: str, started: float) -> None:
+        if self.monitor is not None:
+            self.monitor.record(operation, (time.perf_counter() - started) * 1000)
+
+    def _vectors_for(self, texts: list[str]) -> tuple[dict[str, np.ndarray], int]:
+        """Each distinct text's vector, and how many of them this call had the model compute."""
         embedder = self.model.wait(self.wait_seconds)
         vectors: dict[str, np.ndarray] = {}
         owned: dict[str, Future] = {}  # texts this call computes
@@ -205,9 +225,10 @@ class EmbeddingService:
                     awaited[text] = self._in_flight[text]
                 else:
                     owned[text] = self._in_flight[text] = Future()
+        computed = 0
         if owned:
             try:
-                self._resolve(embedder, owned)
+                computed = self._resolve(embedder, owned)
             except BaseException as exc:
                 for future in owned.values():
                     if not future.done():
@@ -219,10 +240,11 @@ class EmbeddingService:
                         self._in_flight.pop(text, None)
         for text, future in (*owned.items(), *awaited.items()):
             vectors[text] = future.result()
-        return vectors
+        return vectors, computed
 
-    def _resolve(self, embedder: Embedder, owned: dict[str, Future]) -> None:
-        """Fill each owned future from the persistent cache, else from the model."""
+    def _resolve(self, embedder: Embedder, owned: dict[str, Future]) -> int:
+        """Fill each owned future from the persistent cache, else from the model; returns
+        how many the model computed."""
         digests = {text: text_digest(text) for text in owned}
         cached = self._cache_get(embedder.model_id, list(digests.values()))
         misses = []
@@ -243,6 +265,7 @@ class EmbeddingService:
                             [(digests[text], vector) for text, vector in zip(batch, computed)])
             for text, vector in zip(batch, computed):
                 self._publish(text, vector, owned[text], counter="computed")
+        return len(misses)
 
     def _run_model(self, call: Callable[[], np.ndarray]) -> np.ndarray:
         if self.runner is not None:

@@ -15,6 +15,7 @@ import numpy as np
 from . import retrieval
 from .engine import Engine, GenerationRequest
 from .store import ScoredMemory
+from .vector_index import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,12 @@ class Findings:
 
 def find_related(conn: Any, vector: np.ndarray, *, duplicate_threshold: float,
                  contradiction_threshold: float, limit: int,
-                 exclude_id: int | None = None) -> Findings:
+                 exclude_id: int | None = None, index: VectorIndex | None = None) -> Findings:
     """Memories at or above `duplicate_threshold` are duplicates; those in
     [contradiction_threshold, duplicate_threshold) are contradiction candidates."""
     # Ask for both bands' worth, plus one in case the excluded memory is among them.
-    hits = retrieval.search(conn, vector, k=2 * limit + 1, threshold=contradiction_threshold)
+    hits = retrieval.search(conn, vector, k=2 * limit + 1, threshold=contradiction_threshold,
+                            index=index)
     hits = [hit for hit in hits if hit.memory.id != exclude_id]
     duplicates = [hit for hit in hits if hit.similarity >= duplicate_threshold]
     candidates = [hit for hit in hits if hit.similarity < duplicate_threshold]

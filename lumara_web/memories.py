@@ -7,12 +7,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
+
 from . import insights, retrieval, store
 from .embeddings import EmbeddingService
 from .errors import NotFound
 from .insights import Findings
+from .perf import PerfMonitor
 from .store import Memory, ScoredMemory
 from .validation import ListQuery, MemoryPatch, NewMemory, SearchQuery
+from .vector_index import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,14 @@ class SearchResult:
 
 
 class MemoryService:
-    def __init__(self, embeddings: EmbeddingService, settings: Mapping[str, Any]):
+    def __init__(self, embeddings: EmbeddingService, settings: Mapping[str, Any],
+                 vector_index: VectorIndex | None = None, monitor: PerfMonitor | None = None):
+        """`vector_index`: the process's similarity index for this database (None: every
+        search asks sqlite-vec). `monitor` receives each search's time as search.ms."""
         self.embeddings = embeddings
         self.settings = settings
+        self.vector_index = vector_index
+        self.monitor = monitor
 
     def add(self, conn: Any, new: NewMemory, *, source: str = "api") -> tuple[Memory, Findings]:
         """Store the memory (always) and report what it duplicates or may contradict."""
@@ -79,16 +88,26 @@ class MemoryService:
         started = time.perf_counter()
         vector = self.embeddings.embed(query.text)
         embedded = time.perf_counter()
-        hits = retrieval.search(conn, vector, k=query.k, threshold=query.threshold,
-                                type=query.type)
+        hits = self.nearest(conn, vector, k=query.k, threshold=query.threshold, type=query.type)
         finished = time.perf_counter()
         return SearchResult(hits, (embedded - started) * 1000, (finished - embedded) * 1000)
+
+    def nearest(self, conn: Any, vector: np.ndarray, *, k: int, threshold: float,
+                type: str | None = None) -> list[ScoredMemory]:
+        """The memories a query vector recalls (the search box and the chat), timed."""
+        started = time.perf_counter()
+        hits = retrieval.search(conn, vector, k=k, threshold=threshold, type=type,
+                                index=self.vector_index)
+        if self.monitor is not None:
+            self.monitor.record("search.ms", (time.perf_counter() - started) * 1000)
+        return hits
 
     def _findings(self, conn: Any, vector: Any, exclude_id: int | None = None) -> Findings:
         return insights.find_related(
             conn, vector, duplicate_threshold=self.settings["duplicate_threshold"],
             contradiction_threshold=self.settings["contradiction_threshold"],
-            limit=self.settings["max_findings"], exclude_id=exclude_id)
+            limit=self.settings["max_findings"], exclude_id=exclude_id,
+            index=self.vector_index)
 
     @staticmethod
     def _not_found(memory_id: int) -> NotFound:

@@ -100,9 +100,56 @@ def m002_conversations_suggestions_contradictions(conn: Any) -> None:
     conn.execute("CREATE INDEX contradictions_by_status ON contradictions (status, id)")
 
 
+# memory_changes keeps at least this many of the latest changes: every CHANGE_LOG_KEEP-th
+# change prunes those older than the last CHANGE_LOG_KEEP (so 10,000–20,000 rows, under
+# 0.5 MB). An index (in this process or another) that fell further behind reloads instead.
+CHANGE_LOG_KEEP = 10_000
+
+
+def m003_memory_change_log(conn: Any) -> None:
+    """A change log written by triggers, so every write — any connection, any process, any
+    code path — tells the in-process vector index (vector_index.py) what to re-read.
+    Rolled-back writes roll back their log rows too. vec0 tables cannot have triggers: a
+    vector changes only together with its memories row (store.update_memory always sets
+    updated_at)."""
+    conn.execute("""
+        CREATE TABLE memory_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after pruning
+            memory_id INTEGER NOT NULL
+        )""")
+    # One row: every change with seq <= through_seq has been pruned.
+    conn.execute("""
+        CREATE TABLE memory_changes_pruned (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            through_seq INTEGER NOT NULL
+        )""")
+    conn.execute("INSERT INTO memory_changes_pruned (id, through_seq) VALUES (1, 0)")
+    conn.execute("""
+        CREATE TRIGGER memories_logged_insert AFTER INSERT ON memories BEGIN
+            INSERT INTO memory_changes (memory_id) VALUES (new.id);
+        END""")
+    conn.execute("""
+        CREATE TRIGGER memories_logged_update AFTER UPDATE ON memories BEGIN
+            INSERT INTO memory_changes (memory_id) VALUES (old.id);
+            INSERT INTO memory_changes (memory_id) SELECT new.id WHERE new.id != old.id;
+        END""")
+    conn.execute("""
+        CREATE TRIGGER memories_logged_delete AFTER DELETE ON memories BEGIN
+            INSERT INTO memory_changes (memory_id) VALUES (old.id);
+        END""")
+    conn.execute(f"""
+        CREATE TRIGGER memory_changes_pruning AFTER INSERT ON memory_changes
+        WHEN new.seq % {CHANGE_LOG_KEEP} = 0 BEGIN
+            DELETE FROM memory_changes WHERE seq <= new.seq - {CHANGE_LOG_KEEP};
+            UPDATE memory_changes_pruned SET through_seq = new.seq - {CHANGE_LOG_KEEP}
+                WHERE through_seq < new.seq - {CHANGE_LOG_KEEP};
+        END""")
+
+
 MIGRATIONS: list[Callable[[Any], None]] = [
     m001_memories_vectors_embedding_cache,
     m002_conversations_suggestions_contradictions,
+    m003_memory_change_log,
 ]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from . import create_app
 from .config import settings_from_args
 from .errors import LumaraError
+from .perf import process_started_at
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,5 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = app.extensions["lumara"].settings
     print(f"Lumara is starting on http://{settings['host']}:{settings['port']} "
           f"(data in {settings['data_dir']})", flush=True)
+    # Start-up ends here: the socket is bound in app.run, within a millisecond of this.
+    app.extensions["lumara"].monitor.record(
+        "startup.http_ms", (time.time() - process_started_at()) * 1000)
     # threaded: a slow request (a model call) never holds up the others.
     app.run(host=settings["host"], port=settings["port"], threaded=True, use_reloader=False)

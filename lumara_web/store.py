@@ -7,9 +7,10 @@ without a vector, nor a vector without its memory.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -168,6 +169,79 @@ def nearest_memories(conn: Any, embedding: np.ndarray, *, k: int,
         ORDER BY knn.distance""",
         {"query": vector_to_blob(embedding), "k": k, "type": type})
     return [ScoredMemory(_memory_from_row(row), 1.0 - row[8]) for row in rows]
+
+
+def memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
+    """The memories among `ids` that exist (ids of deleted ones are simply absent)."""
+    found: dict[int, Memory] = {}
+    for start in range(0, len(ids), 500):  # far below SQLite's bound-parameter limit
+        chunk = ids[start:start + 500]
+        rows = conn.execute(f"SELECT {_MEMORY_COLUMNS} FROM memories"
+                            f" WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+        found.update((row[0], _memory_from_row(row)) for row in rows)
+    return found
+
+
+# -- for the in-process vector index (vector_index.py) ------------------------------------
+@contextmanager
+def read_snapshot(conn: Any) -> Iterator[Any]:
+    """A read transaction: every query inside sees the same committed state."""
+    conn.execute("BEGIN DEFERRED")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def memory_change_seq(conn: Any) -> int:
+    """The last change-log position (0 before the first change)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memory_changes'").fetchone()
+    return 0 if row is None else row[0]
+
+
+def memory_changes_since(conn: Any, seq: int) -> tuple[list[tuple[int, int]], bool]:
+    """(seq, memory_id) of the changes after `seq`, and whether some of them were pruned
+    (then the list is incomplete and the caller must reload)."""
+    rows = conn.execute(
+        "SELECT seq, memory_id FROM memory_changes WHERE seq > :seq"
+        " UNION ALL SELECT -1, through_seq FROM memory_changes_pruned WHERE through_seq > :seq",
+        {"seq": seq}).fetchall()
+    if any(row[0] == -1 for row in rows):
+        return [], True
+    return [(row[0], row[1]) for row in rows], False
+
+
+def memory_vector_states(conn: Any,
+                         ids: list[int]) -> tuple[list[int], list[bytes], list[str]]:
+    """Ids, vector blobs and types of the memories among `ids` that exist now."""
+    found_ids, blobs, types = [], [], []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = conn.execute(
+            "SELECT m.id, v.embedding, m.type FROM memories AS m"
+            " JOIN memory_vectors AS v ON v.memory_id = m.id"
+            f" WHERE m.id IN ({', '.join('?' * len(chunk))})", chunk)
+        for memory_id, blob, type in rows:
+            found_ids.append(memory_id)
+            blobs.append(blob)
+            types.append(type)
+    return found_ids, blobs, types
+
+
+def memory_types(conn: Any) -> tuple[list[int], list[str]]:
+    """Every memory's id and type, by id."""
+    ids, types = [], []
+    for memory_id, type in conn.execute("SELECT id, type FROM memories ORDER BY id"):
+        ids.append(memory_id)
+        types.append(type)
+    return ids, types
+
+
+def iter_memory_vectors(conn: Any, batch: int) -> Iterator[tuple[list[int], list[bytes]]]:
+    """Every (memory_id, vector blob), `batch` at a time."""
+    cursor = conn.execute("SELECT memory_id, embedding FROM memory_vectors")
+    while rows := cursor.fetchmany(batch):
+        yield [row[0] for row in rows], [row[1] for row in rows]
 
 
 def get_cached_embeddings(conn: Any, model_id: str,

@@ -13,6 +13,7 @@ from .chat import ChatService
 from .embeddings import EmbeddingService
 from .engine import Engine
 from .memories import MemoryService
+from .perf import PerfMonitor, RssSampler
 from .review import ReviewService
 
 
@@ -27,6 +28,8 @@ class Lumara:
     review: ReviewService
     chat: ChatService
     startup_problems: list[str]
+    monitor: PerfMonitor
+    rss: RssSampler
 
 
 def lumara() -> Lumara:

@@ -3,6 +3,7 @@
 import {initChat} from "./js/chat.js";
 import {bus, narrowScreen} from "./js/dom.js";
 import {initMemories} from "./js/memories.js";
+import "./js/page_load.js";
 import {initReview} from "./js/review.js";
 import {initStatus} from "./js/status.js";
 

@@ -1,7 +1,7 @@
 import pytest
 
 from lumara_web import create_app, db, migrations
-from lumara_web.embeddings import SentenceTransformerEmbedder
+from lumara_web.onnx_embedder import OnnxEmbedder, load_embedder
 from lumara_web.engine import LlamaEngine
 
 from .fakes import FakeEmbedder, FakeEngine
@@ -53,7 +53,15 @@ def real_engine():
 
 
 @pytest.fixture(scope="session")
-def real_embedder(real_engine):
-    embedder = SentenceTransformerEmbedder.load()
+def embedding_cache_dir(tmp_path_factory):
+    """Where the session's one ONNX export of the embedding model goes (~8 s, once)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def real_embedder(real_engine, embedding_cache_dir):
+    """The embedder the app loads by default (ONNX Runtime, exported on first use)."""
+    embedder = load_embedder(None, 64, embedding_cache_dir)
+    assert isinstance(embedder, OnnxEmbedder), "the ONNX embedder did not load"
     real_engine.run_task(lambda: embedder.embed(["warm up"]))  # first use on that thread
     return embedder

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lumara_web import conversation_store, create_app, db, prompts, review_store, store
+from lumara_web.chat import history_window
 from lumara_web.engine import TOKENS_PER_MESSAGE, GenerationRequest, fit_to_context
 from lumara_web.errors import LumaraError, NotFound
 from lumara_web.loading import BackgroundLoad
@@ -375,6 +376,41 @@ def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
         fitted = fit_to_context(last, count, budget)
         assert sum(count(m["content"]) + TOKENS_PER_MESSAGE for m in fitted) <= budget
         assert fitted[-1]["content"].endswith(last[-1]["content"][-40:])
+
+
+def test_the_history_window_moves_in_steps_so_prompts_keep_their_prefix(tmp_path):
+    limit = 8
+    engine = FakeEngine()
+    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine,
+                      "chat_history_messages": limit})
+    wait_idle(engine)
+    chat = app.extensions["lumara"].chat
+    conn = db.connect(app.extensions["lumara"].settings["db_path"])
+    try:
+        conversation_id = None
+        for i in range(12):
+            done = turn(chat, conn, f"What is the tallest mountain number {i}?",
+                        conversation_id=conversation_id)[-1]
+            conversation_id = done["conversation_id"]
+    finally:
+        conn.close()
+    requests = chat_requests(engine)
+    fixed = 1 + len(prompts.example_turns())
+    assert len(requests) == 12
+    assert all(len(request.messages) - fixed - 1 <= limit for request in requests)
+    assert all(request.messages[fixed]["role"] == "user" for request in requests[1:])
+    kept = sum(later.messages[:len(earlier.messages)] == earlier.messages
+               for earlier, later in zip(requests, requests[1:]))
+    # A window sliding one turn at a time keeps no prefix once full (4 of 11); in steps of
+    # half the window every other prompt continues the one before.
+    assert kept == 7
+
+
+@pytest.mark.parametrize("count, limit, replayed", [
+    (0, 20, 0), (19, 20, 19), (20, 20, 20), (21, 20, 11), (30, 20, 20), (31, 20, 11),
+    (5, 3, 3), (6, 3, 3), (7, 1, 1)])
+def test_history_window_sizes(count, limit, replayed):
+    assert history_window(count, limit) == replayed
 
 
 # -- stopping and failing -----------------------------------------------------------------
