@@ -62,7 +62,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     engine = components.get("engine") or LlamaEngine(
         model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
         extra_buffer_types=settings["llama_extra_buffers"],
-        prompt_cache_mb=settings["prompt_cache_mb"])
+        prompt_cache_mb=settings["prompt_cache_mb"], niceness=settings["inference_niceness"],
+        kv_cache_type=settings["kv_cache_type"])
     embedder = components.get("embedder")
     embeddings = EmbeddingService(
         cache=PersistentEmbeddingCache(settings["db_path"]),

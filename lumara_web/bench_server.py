@@ -142,21 +142,27 @@ def chat_once(base: str, question: str) -> list[dict]:
         client.close()
 
 
-def api_latencies(base: str, rounds: int) -> list[float]:
-    """Milliseconds of a mix the UI sends: list, semantic search, one memory, health."""
+def api_latencies(base: str, rounds: int, *, seconds: float = 0.0,
+                  pause: float = 0.0) -> list[float]:
+    """Milliseconds of a mix the UI sends (list, semantic search, one memory, the
+    conversations): at least `rounds` requests and for at least `seconds`, `pause` apart."""
     query = urllib.parse.quote("what did my sister recommend")
     paths = ["/api/memories?limit=20", f"/api/memories/search?q={query}&k=10",
              "/api/memories/1", "/api/conversations"]
-    samples = []
-    for index in range(rounds):
+    samples: list[float] = []
+    until = time.monotonic() + seconds
+    while len(samples) < rounds or time.monotonic() < until:
         started = time.perf_counter()
-        with urllib.request.urlopen(base + paths[index % len(paths)], timeout=60) as response:
+        with urllib.request.urlopen(base + paths[len(samples) % len(paths)],
+                                    timeout=60) as response:
             response.read()
         samples.append((time.perf_counter() - started) * 1000)
+        time.sleep(pause)
     return samples
 
 
-def measure_loaded_server(workdir: Path, memories: int, streams: int, rounds: int) -> dict:
+def measure_loaded_server(workdir: Path, memories: int, streams: int, rounds: int,
+                          seconds: float) -> dict:
     """RSS with both models loaded, `memories` memories and a chat answered; then API
     latency idle and while `streams` chats stream answers."""
     data_dir = workdir / "loaded"
@@ -186,7 +192,8 @@ def measure_loaded_server(workdir: Path, memories: int, streams: int, rounds: in
         for thread in chatters:
             thread.start()
         time.sleep(1.0)  # let the streams begin
-        busy = api_latencies(server.base, rounds)
+        # Paced like a person using the page, for long enough to span many answers.
+        busy = api_latencies(server.base, rounds, seconds=seconds, pause=0.02)
         busy_until.set()
         for thread in chatters:
             thread.join(180)

@@ -336,8 +336,10 @@ class LlamaEngine(Engine):
 
     def __init__(self, *, model_path: str | Path | None = None, n_ctx: int = 4096,
                  threads: int | None = None, extra_buffer_types: bool = False,
-                 max_queue: int = 16, prompt_cache_mb: int = 64, niceness: int = 0):
+                 max_queue: int = 16, prompt_cache_mb: int = 32, niceness: int = 0,
+                 kv_cache_type: str = "q8_0"):
         self.n_ctx = n_ctx
+        self.kv_cache_type = kv_cache_type
         self.prompt_cache_mb = prompt_cache_mb
         self._prefix_states: PrefixStates | None = None
         self.threads = threads or machine_cores()
@@ -365,10 +367,8 @@ class LlamaEngine(Engine):
             _without_extra_buffer_types()
         try:
             with guard:
-                # n_threads_batch too: the library defaults both to half the cores.
-                llm = Llama(str(path), n_ctx=self.n_ctx, n_threads=self.threads,
-                            n_threads_batch=self.threads, n_batch=DECODE_BATCH,
-                            verbose=False)
+                llm = Llama(str(path), **llama_options(self.n_ctx, self.threads,
+                                                       self.kv_cache_type))
         except (ValueError, RuntimeError) as exc:
             raise LumaraError(
                 f"Could not load the GGUF model at {path} ({exc}). The file may be corrupt "
@@ -419,6 +419,19 @@ class LlamaEngine(Engine):
                 self._prefix_states.keep_current()
             # A schema-constrained generation frees ~37 MB of grammar scratch: give it back.
             release_freed_memory()
+
+
+def llama_options(n_ctx: int, threads: int, kv_cache_type: str) -> dict:
+    """How Lumara opens a GGUF (the benchmark's raw anchor opens it the same way)."""
+    import llama_cpp
+
+    cache_type = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0}[kv_cache_type]
+    # n_threads_batch too: the library defaults both to half the cores. Flash attention lets
+    # the V cache be quantized; with q8_0 SmolLM2 decoded 82-84 tok/s here against 74-76 with
+    # f16 (prompt reading unchanged, ~300 tok/s), in 42 MB less memory at n_ctx 4096.
+    return {"n_ctx": n_ctx, "n_threads": threads, "n_threads_batch": threads,
+            "n_batch": DECODE_BATCH, "flash_attn": True, "type_k": cache_type,
+            "type_v": cache_type, "verbose": False}
 
 
 class PrefixStates:
