@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from . import validation
-from .errors import ValidationError
 from .url_ids import refuse_impossible_ids, use_id_converter
-from .web_context import get_db, lumara
+from .web_context import get_db, json_body, lumara
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -16,20 +15,10 @@ use_id_converter(bp, "memory_id")
 refuse_impossible_ids(bp, memory_id="memory_not_found")
 
 
-def _json_body() -> dict:
-    if request.mimetype != "application/json":
-        raise ValidationError(
-            f"Send JSON with 'Content-Type: application/json' (got "
-            f"{request.mimetype or 'no content type'!r}).", code="unsupported_media_type",
-            status=415)
-    # get_data honours MAX_CONTENT_LENGTH: an oversized body is refused (413), not read whole.
-    return validation.parse_json_object(request.get_data(cache=False))
-
-
 @bp.post("/memories")
 def add_memory():
     services = lumara()
-    new = validation.parse_new_memory(_json_body(), services.settings)
+    new = validation.parse_new_memory(json_body(), services.settings)
     memory, findings = services.memories.add(get_db(), new)
     return jsonify({"memory": memory.to_dict(), **findings.to_dict()}), 201
 
@@ -37,7 +26,7 @@ def add_memory():
 @bp.post("/memories/check")
 def check_memory():
     services = lumara()
-    new = validation.parse_new_memory(_json_body(), services.settings)
+    new = validation.parse_new_memory(json_body(), services.settings)
     return jsonify(services.memories.check(get_db(), new.content).to_dict())
 
 
@@ -65,7 +54,7 @@ def get_memory(memory_id: int):
 @bp.patch("/memories/<memory_id:memory_id>")
 def edit_memory(memory_id: int):
     services = lumara()
-    patch = validation.parse_memory_patch(_json_body(), services.settings)
+    patch = validation.parse_memory_patch(json_body(), services.settings)
     memory, findings = services.memories.edit(get_db(), memory_id, patch)
     return jsonify({"memory": memory.to_dict(), **findings.to_dict()})
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from . import conversation_store, validation
-from .api import _json_body
 from .conversation_store import Conversation, Message
 from .errors import NotFound
 from .rendering import render_markdown
 from .url_ids import refuse_impossible_ids, use_id_converter
-from .web_context import get_db, lumara
+from .web_context import get_db, json_body, lumara
 
 bp = Blueprint("conversations_api", __name__, url_prefix="/api")
 
@@ -49,7 +48,7 @@ def _with_html(message: Message) -> dict:
 
 @bp.patch("/conversations/<id:conversation_id>")
 def rename_conversation(conversation_id: int):
-    title = validation.parse_conversation_patch(_json_body())
+    title = validation.parse_conversation_patch(json_body())
     renamed = conversation_store.rename_conversation(get_db(), conversation_id, title)
     return jsonify({"conversation": _found(renamed, conversation_id).to_dict()})
 

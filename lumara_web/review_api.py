@@ -6,9 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from . import review_store, validation
-from .api import _json_body
 from .url_ids import refuse_impossible_ids, use_id_converter
-from .web_context import get_db, lumara
+from .web_context import get_db, json_body, lumara
 
 bp = Blueprint("review_api", __name__, url_prefix="/api")
 
@@ -28,7 +27,7 @@ def list_suggestions():
 @bp.post("/suggestions/<id:suggestion_id>/accept")
 def accept_suggestion(suggestion_id: int):
     services = lumara()
-    edits = validation.parse_suggestion_edits(_optional_json_body(), services.settings)
+    edits = validation.parse_suggestion_edits(_optionaljson_body(), services.settings)
     suggestion, memory, findings = services.review.accept_suggestion(get_db(), suggestion_id,
                                                                      edits)
     return jsonify({"suggestion": suggestion.to_dict(), "memory": memory.to_dict(),
@@ -50,17 +49,17 @@ def list_contradictions():
 
 @bp.post("/contradictions/<id:contradiction_id>/resolve")
 def resolve_contradiction(contradiction_id: int):
-    resolution = validation.parse_resolution(_json_body())
+    resolution = validation.parse_resolution(json_body())
     contradiction, deleted = lumara().review.resolve_contradiction(get_db(), contradiction_id,
                                                                    resolution)
     return jsonify({"contradiction": contradiction.to_dict(),
                     "deleted": deleted.to_dict() if deleted else None})
 
 
-def _optional_json_body() -> dict:
+def _optionaljson_body() -> dict:
     """The JSON body if there is one; {} when none was sent (an empty body, whatever its
     content type). A body that is present must pass _json_body's checks."""
     # get_data honours MAX_CONTENT_LENGTH; cached, so _json_body reads the same bytes.
     if not request.get_data(cache=True):
         return {}
-    return _json_body()
+    return json_body()

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 
-from . import db
+from . import db, validation
 from .chat import ChatService
 from .embeddings import EmbeddingService
+from .errors import ValidationError
 from .engine import Engine
 from .memories import MemoryService
 from .perf import PerfMonitor, RssSampler
@@ -52,3 +53,14 @@ def close_db(_exc: BaseException | None = None) -> None:
 def init_app(app: Flask, services: Lumara) -> None:
     app.extensions["lumara"] = services
     app.teardown_appcontext(close_db)
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 415/400 that says what was wrong."""
+    if request.mimetype != "application/json":
+        raise ValidationError(
+            f"Send JSON with 'Content-Type: application/json' (got "
+            f"{request.mimetype or 'no content type'!r}).", code="unsupported_media_type",
+            status=415)
+    # get_data honours MAX_CONTENT_LENGTH: an oversized body is refused (413), not read whole.
+    return validation.parse_json_object(request.get_data(cache=False))

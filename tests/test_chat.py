@@ -344,8 +344,10 @@ def test_earlier_turns_are_replayed_exactly_as_they_were_sent(services, chat, co
     ]
 
 
-@pytest.mark.parametrize("limit", [3, 4])
-def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
+def one_long_conversation(tmp_path, limit: int, questions: list[str],
+                          replies: list[str] | None = None) -> FakeEngine:
+    """Ask `questions` in one conversation with chat_history_messages=`limit`; the engine
+    keeps every prompt it was sent."""
     engine = FakeEngine()
     app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine,
                       "chat_history_messages": limit})
@@ -354,14 +356,22 @@ def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
     conn = db.connect(app.extensions["lumara"].settings["db_path"])
     try:
         conversation_id = None
-        for i in range(8):
-            engine.enqueue(f"Answer number {i}. " + "blah " * 300)
-            done = turn(chat, conn, f"What is fact number {i}? " + "padding " * 500,
-                        conversation_id=conversation_id)[-1]
+        for index, question in enumerate(questions):
+            if replies:
+                engine.enqueue(replies[index])
+            done = turn(chat, conn, question, conversation_id=conversation_id)[-1]
             assert done["status"] == "complete"
             conversation_id = done["conversation_id"]
     finally:
         conn.close()
+    return engine
+
+
+@pytest.mark.parametrize("limit", [3, 4])
+def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
+    engine = one_long_conversation(
+        tmp_path, limit, [f"What is fact number {i}? " + "padding " * 500 for i in range(8)],
+        [f"Answer number {i}. " + "blah " * 300 for i in range(8)])
     last = chat_requests(engine)[-1].messages
     fixed = 1 + len(prompts.example_turns())
     replayed = last[fixed:-1]
@@ -380,20 +390,8 @@ def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
 
 def test_the_history_window_moves_in_steps_so_prompts_keep_their_prefix(tmp_path):
     limit = 8
-    engine = FakeEngine()
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine,
-                      "chat_history_messages": limit})
-    wait_idle(engine)
-    chat = app.extensions["lumara"].chat
-    conn = db.connect(app.extensions["lumara"].settings["db_path"])
-    try:
-        conversation_id = None
-        for i in range(12):
-            done = turn(chat, conn, f"What is the tallest mountain number {i}?",
-                        conversation_id=conversation_id)[-1]
-            conversation_id = done["conversation_id"]
-    finally:
-        conn.close()
+    engine = one_long_conversation(
+        tmp_path, limit, [f"What is the tallest mountain number {i}?" for i in range(12)])
     requests = chat_requests(engine)
     fixed = 1 + len(prompts.example_turns())
     assert len(requests) == 12

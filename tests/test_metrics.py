@@ -439,3 +439,13 @@ def test_load_benchmarks_takes_its_path_as_a_parameter(tmp_path):
     loaded = load_benchmarks(path)
     assert set(loaded["rows"]) == {"embedding_single", "search_100k", "not_a_target"}
     assert loaded["rows"]["search_100k"]["p50"] == 3.0
+
+
+def test_benchmark_ratios_and_units_read_naturally():
+    from lumara_web.metrics_views import format_ratio, unit_of
+
+    assert format_ratio(1.13) == "1.1× vs"
+    assert format_ratio(0.35) == "0.35× vs"
+    assert format_ratio(1.45 / 56.35) == "39× faster than"
+    assert unit_of("search.ms") == unit_of("chat.ttft_ms") == "ms"
+    assert unit_of("process.rss_mb") == "MB"
