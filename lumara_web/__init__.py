@@ -24,7 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     inject components: {"embedder": FakeEmbedder()} or {"engine": FakeEngine()} replace the
     real models."""
     from . import api, conversations_api, db, migrations, review_api, store, views, web_context, ws
-    from . import metrics_views
+    from . import metrics_views, security
     from .chat import ChatService
     from .config import load_settings
     from .embeddings import EmbeddingService, PersistentEmbeddingCache
@@ -50,14 +50,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     first_setup = not Path(settings["db_path"]).exists()
     settings["data_dir"].mkdir(parents=True, exist_ok=True)
     monitor = PerfMonitor()
-    conn = db.connect(settings["db_path"])
     try:
-        migrations.migrate(conn)
-        problems = store.integrity_problems(conn, quick=True)
-    finally:
-        conn.close()
-    if problems:
-        log.error("database %s has problems: %s", settings["db_path"], "; ".join(problems))
+        conn = db.connect(settings["db_path"])
+        try:
+            migrations.migrate(conn)
+            problems = store.check_integrity(conn, quick=True).problems()
+        finally:
+            conn.close()
+    except (db.driver()[0].DatabaseError, OSError) as error:
+        # Nothing can run on a file SQLite cannot read or open: say which and what to do.
+        raise _unusable_database(settings["db_path"], error) from None
+    if problems:  # the app starts; /health and the page show them
+        log.error("database %s has problems: %s", settings["db_path"], " ".join(problems))
 
     engine = components.get("engine") or LlamaEngine(
         model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
@@ -94,6 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(conversations_api.bp)
     app.register_blueprint(review_api.bp)
     app.register_blueprint(views.bp)
+    security.init_app(app)  # first of the request hooks: refused requests go no further
     metrics_views.init_app(app)
     ws.init_app(app)
     _register_error_handlers(app)
@@ -104,6 +109,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     record_startup(monitor, {"embedding": embeddings.model, "chat": engine.model},
                    first_setup=first_setup)
     return app
+
+
+def _unusable_database(path: Path, error: Exception) -> Exception:
+    from . import db
+    from .errors import DatabaseError
+
+    if isinstance(error, (db.driver()[0].OperationalError, OSError)):
+        advice = ("Check that this user may read and write it and its folder, and that no "
+                  "other program holds it locked; or choose another file with --db-path.")
+    else:  # not a database, or damaged where SQLite must read first (header, schema)
+        advice = ("The file is damaged or not a Lumara database. Restore it from a backup, "
+                  "or move it aside (with any -wal and -shm files next to it) and Lumara "
+                  "starts with an empty one; or choose another file with --db-path.")
+    return DatabaseError(f"Cannot open the database {path} ({error}). {advice}",
+                         code="database_unusable")
 
 
 def _wants_json() -> bool:

@@ -60,7 +60,7 @@ class ChatService:
     # -- validation -----------------------------------------------------------------------
     def parse_request(self, frame: Mapping[str, Any]) -> TurnRequest:
         content = frame.get("content")
-        if not isinstance(content, str) or not content.strip():
+        if content is None or (isinstance(content, str) and not content.strip()):
             raise ValidationError("Write a message first: content is empty.",
                                   code="empty_content")
         # Length and clean text (no NUL, no lone surrogates): the memory API's own checks.

@@ -58,6 +58,14 @@ def _niceness(text: str) -> int:
     return value
 
 
+def _yes(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in text.split(",") if name.strip())
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -70,7 +78,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder for the database and caches (default: the user data dir, "
             "e.g. ~/.local/share/lumara).", str, env="LUMARA_HOME"),
     Setting("db_path", None, "SQLite database file (default: <data_dir>/lumara.db).", str),
-    Setting("host", "127.0.0.1", "Interface to listen on; keep the loopback default."),
+    Setting("host", "127.0.0.1",
+            "Interface to listen on; keep the loopback default. Any other address (e.g. "
+            "0.0.0.0) requires the access token in <data_dir>/access-token on every request."),
+    Setting("allowed_hosts", (),
+            "Extra host names the server answers to, comma-separated (localhost, 127.0.0.1, "
+            "[::1] and --host always are); other names are refused against DNS rebinding.",
+            _names),
+    Setting("show_token", False,
+            "Print the access address with the token again at start-up (it is printed only "
+            "when the token is created).", _yes),
     Setting("port", 5000, "TCP port to listen on.", int),
     Setting("embedding_model", None,
             "sentence-transformers model folder (default: all-MiniLM-L6-v2 from the "

@@ -7,6 +7,7 @@ without a vector, nor a vector without its memory.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .db import transaction
+from .db import driver, transaction
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,15 @@ def update_memory(conn: Any, memory_id: int, *, content: str | None = None,
         assignments = ", ".join(f"{column} = ?" for column in changes)
         conn.execute(f"UPDATE memories SET {assignments} WHERE id = ?",
                      (*changes.values(), memory_id))
-        if embedding is not None or type is not None:
+        stored = None
+        if embedding is None and type is not None:
+            stored = conn.execute("SELECT embedding FROM memory_vectors WHERE memory_id = ?",
+                                  (memory_id,)).fetchone()
+        # A memory without a vector (a damaged database: start-up reports it) keeps none
+        # when only its type changes.
+        if embedding is not None or stored is not None:
             # vec0 rows are replaced whole: delete then insert keeps vector and type in step.
-            vector = (embedding if embedding is not None else
-                      blob_to_vector(conn.execute(
-                          "SELECT embedding FROM memory_vectors WHERE memory_id = ?",
-                          (memory_id,)).fetchone()[0]))
+            vector = embedding if embedding is not None else blob_to_vector(stored[0])
             conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
             conn.execute(
                 "INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
@@ -268,18 +272,91 @@ def put_cached_embeddings(conn: Any, model_id: str,
             [(model_id, digest, vector_to_blob(vector), now) for digest, vector in items])
 
 
-def integrity_problems(conn: Any, *, quick: bool = False) -> list[str]:
-    """What is wrong with the file or the memory/vector pairing; empty when all is well.
+# Row ids quoted in a problem's message; the rest are counted.
+MAX_QUOTED = 5
 
-    quick_check skips index-content checks: fast enough for every start-up."""
+
+@dataclass(frozen=True)
+class Integrity:
+    """What an integrity check found: SQLite's own findings on the file, and the ids of
+    memories without a vector and of vectors without a memory."""
+
+    file_findings: list[str]
+    memories_without_vector: list[int]
+    vectors_without_memory: list[int]
+    damaged_tables: list[str]
+
+    def problems(self) -> list[str]:
+        """One sentence each for a person: what is wrong, where, what to do."""
+        problems = []
+        if self.file_findings:
+            where = f" in {', '.join(self.damaged_tables)}" if self.damaged_tables else ""
+            problems.append(
+                f"The database file is damaged{where}: SQLite's check found "
+                f"{_count(len(self.file_findings), 'problem')}, the first: "
+                f"{self.file_findings[0]}."
+                " Stop Lumara, keep a copy of the file and restore it from a backup; until"
+                " then some memories may be missing or fail to load.")
+        missing = self.memories_without_vector
+        if missing:
+            problems.append(
+                f"{_count(len(missing), 'memory', 'memories')} "
+                f"{'has' if len(missing) == 1 else 'have'} no vector (id "
+                f"{_quoted(missing)}), so search and chat cannot find "
+                f"{'it' if len(missing) == 1 else 'them'}: delete and add "
+                f"{'it' if len(missing) == 1 else 'them'} again.")
+        orphans = self.vectors_without_memory
+        if orphans:
+            problems.append(
+                f"{_count(len(orphans), 'vector')} belong{'s' if len(orphans) == 1 else ''} to "
+                f"no memory (memory id {_quoted(orphans)}): search skips "
+                f"{'it' if len(orphans) == 1 else 'them'}; no memory is affected.")
+        return problems
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _quoted(items: list) -> str:
+    shown = ", ".join(str(item) for item in items[:MAX_QUOTED])
+    return shown + (f" and {len(items) - MAX_QUOTED} more" if len(items) > MAX_QUOTED else "")
+
+
+def check_integrity(conn: Any, *, quick: bool = False) -> Integrity:
+    """Check the file (quick_check skips index contents: fast enough for every start-up)
+    and the memory/vector pairing. A file SQLite cannot read at all raises its error."""
     pragma = "quick_check" if quick else "integrity_check"
-    problems = [row[0] for row in conn.execute(f"PRAGMA {pragma}") if row[0] != "ok"]
-    missing = conn.execute("SELECT count(*) FROM memories WHERE id NOT IN"
-                           " (SELECT memory_id FROM memory_vectors)").fetchone()[0]
-    orphans = conn.execute("SELECT count(*) FROM memory_vectors WHERE memory_id NOT IN"
-                           " (SELECT id FROM memories)").fetchone()[0]
-    if missing:
-        problems.append(f"{missing} memories have no vector")
-    if orphans:
-        problems.append(f"{orphans} vectors have no memory")
+    findings = [line for row in conn.execute(f"PRAGMA {pragma}") for line in row[0].splitlines()
+                if line not in ("ok", "*** in database main ***")]
+    # Findings name b-trees by their root page ("Tree 10 page 10 cell 0: ...").
+    roots = {int(root) for line in findings for root in re.findall(r"\bTree (\d+)\b", line)}
+    damaged_tables: list[str] = []
+    missing: list[int] = []
+    orphans: list[int] = []
+    try:
+        if roots:
+            damaged_tables = [row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE rootpage IN"
+                f" ({', '.join('?' * len(roots))}) ORDER BY name", sorted(roots))]
+        missing = [row[0] for row in conn.execute(
+            "SELECT id FROM memories WHERE id NOT IN (SELECT memory_id FROM memory_vectors)"
+            " ORDER BY id")]
+        orphans = [row[0] for row in conn.execute(
+            "SELECT memory_id FROM memory_vectors WHERE memory_id NOT IN"
+            " (SELECT id FROM memories) ORDER BY memory_id")]
+    except driver()[0].DatabaseError as error:  # a damaged table the check also reported
+        findings.append(f"could not compare memories with vectors: {error}")
+    return Integrity(findings, missing, orphans, damaged_tables)
+
+
+def integrity_problems(conn: Any, *, quick: bool = False) -> list[str]:
+    """Short facts about what is wrong with the file or the memory/vector pairing; empty
+    when all is well (`check_integrity(...).problems()` explains them to a person)."""
+    integrity = check_integrity(conn, quick=quick)
+    problems = list(integrity.file_findings)
+    if integrity.memories_without_vector:
+        problems.append(f"{len(integrity.memories_without_vector)} memories have no vector")
+    if integrity.vectors_without_memory:
+        problems.append(f"{len(integrity.vectors_without_memory)} vectors have no memory")
     return problems

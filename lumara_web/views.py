@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
 
-from . import __version__, db, store
+from . import __version__, db, security, store
 from .web_context import get_db, lumara
 
 bp = Blueprint("views", __name__)
@@ -35,6 +35,7 @@ def health_report() -> dict:
         "status": status,
         "version": __version__,
         "offline": True,  # no code path opens a connection beyond this machine
+        "security": security.status(),
         "database": {**db.versions(conn), "path": str(services.settings["db_path"]),
                      "memories": store.count_memories(conn),
                      "problems": services.startup_problems},

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
 
 from . import db, validation
 from .chat import ChatService
@@ -53,6 +55,7 @@ def close_db(_exc: BaseException | None = None) -> None:
 def init_app(app: Flask, services: Lumara) -> None:
     app.extensions["lumara"] = services
     app.teardown_appcontext(close_db)
+    app.before_request(limit_streamed_bodies)
 
 
 def json_body() -> dict:
@@ -64,3 +67,28 @@ def json_body() -> dict:
             status=415)
     # get_data honours MAX_CONTENT_LENGTH: an oversized body is refused (413), not read whole.
     return validation.parse_json_object(request.get_data(cache=False))
+
+
+class StreamedBodyLimit(LimitedStream):
+    """A body sent without Content-Length (chunked), capped at MAX_CONTENT_LENGTH. Werkzeug's
+    own cap stops reading at the limit without looking further, so a 1.2 MB body was read as
+    its first megabyte: `{"content": "..."}`, padding, then garbage was saved (201). This
+    one looks one byte past the limit and refuses the body (413) if it goes on."""
+
+    def __init__(self, body, limit: int):
+        super().__init__(body, limit, is_max=True)
+        self.body = body
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted and self.body.read(1):
+            raise RequestEntityTooLarge()
+        return data
+
+
+def limit_streamed_bodies() -> None:
+    """For every endpoint (json_body reads through request.stream); nothing is read here."""
+    limit = request.max_content_length
+    if (request.content_length is None and limit is not None
+            and request.environ.get("wsgi.input_terminated")):
+        request.stream = StreamedBodyLimit(request.input_stream, limit)

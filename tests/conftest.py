@@ -1,10 +1,55 @@
+import os
+from pathlib import Path
+
 import pytest
 
-from lumara_web import create_app, db, migrations
-from lumara_web.onnx_embedder import OnnxEmbedder, load_embedder
-from lumara_web.engine import LlamaEngine
+from . import network_guard
 
-from .fakes import FakeEmbedder, FakeEngine
+# Privacy: nothing in the suite may reach beyond this machine. Guarded from here on (before
+# the app's modules are imported); child Pythons get the same guard through sitecustomize.
+network_guard.install()
+
+from lumara_web import create_app, db, migrations  # noqa: E402
+from lumara_web.onnx_embedder import OnnxEmbedder, load_embedder  # noqa: E402
+from lumara_web.engine import LlamaEngine  # noqa: E402
+
+from .fakes import FakeEmbedder, FakeEngine  # noqa: E402
+
+GUARDED_SITE = Path(__file__).resolve().parent / "guarded_site"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_guard_log(tmp_path_factory):
+    """Every Python the tests start (`python app.py`, the benchmark) loads
+    tests/guarded_site/sitecustomize.py, which installs the same guard; their refusals are
+    written to this file."""
+    log_path = tmp_path_factory.mktemp("network-guard") / "blocked.log"
+    log_path.touch()
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", network_guard.LOG_ENV)}
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        part for part in (str(GUARDED_SITE), saved["PYTHONPATH"]) if part)
+    os.environ[network_guard.LOG_ENV] = str(log_path)
+    yield log_path
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def no_outbound_connections(network_guard_log):
+    """Fails the test during which anything (here or in a child process) tried to reach
+    another machine — even if the code under test swallowed the refusal."""
+    in_process = len(network_guard.blocked)
+    in_children = network_guard_log.stat().st_size
+    yield
+    attempts = network_guard.blocked[in_process:]
+    with open(network_guard_log, "rb") as log:
+        log.seek(in_children)
+        attempts += log.read().decode("utf-8", "replace").splitlines()
+    if attempts:
+        pytest.fail("outbound connection attempted:\n" + "\n".join(attempts), pytrace=False)
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ BAD_FRAMES = [
     ("{}", "unknown_type"),
     ('{"type": "chat"}', "empty_content"),
     ('{"type": "chat", "content": "   \\n "}', "empty_content"),
-    ('{"type": "chat", "content": 42}', "empty_content"),
+    ('{"type": "chat", "content": 42}', "invalid_content"),
     (json.dumps({"type": "chat", "content": "x" * 8001}), "content_too_long"),
     ('{"type": "chat", "content": "a\\u0000b"}', "invalid_content"),
     ('{"type": "chat", "content": "lone \\ud800 surrogate"}', "invalid_content"),

@@ -17,6 +17,7 @@ from lumara_web import create_app
 
 from ..fakes import FakeEmbedder, FakeEngine
 from ..test_engine import GatedEngine, wait_until
+from .ui import wait_in_page
 from ..test_ws import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -133,7 +134,8 @@ class Site:
         expect(page.get_by_test_id("chat-input")).to_be_visible()
         # A chat socket opened at start-up is open before the test types (one opened lazily,
         # on the first message, is not waited for).
-        page.wait_for_function("window.__sockets.open >= window.__sockets.created")
+        wait_in_page(page, "window.__sockets.open >= window.__sockets.created",
+                     what="the chat socket to open")
         return page
 
 

@@ -7,7 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from .ui import by, eventually, focus_is_inside, memory_item, memory_items, similarity_pattern
+from .ui import (by, eventually, focus_is_inside, memory_item, memory_items,
+                 similarity_pattern, wait_in_page)
 
 SISTER = "My sister Ana lives in Lisbon."
 OIL = "The car needs an oil change every 15,000 kilometres."
@@ -223,8 +224,8 @@ def test_escape_closes_the_confirm_dialog_and_focus_returns_to_delete(site, page
     delete.click()
     dialog = by(page, "confirm-dialog")
     expect(dialog).to_be_visible()
-    page.wait_for_function("(el) => el.contains(document.activeElement)",
-                           arg=dialog.element_handle())  # focus moved into the dialog
+    wait_in_page(page, "(el) => el.contains(document.activeElement)",
+                 arg=dialog.element_handle())  # focus moved into the dialog
     for key in ["Tab"] * 4 + ["Shift+Tab"] * 4:  # and stays there
         page.keyboard.press(key)
         assert focus_is_inside(page, dialog), f"{key} left the confirm dialog"
@@ -253,8 +254,8 @@ def test_long_content_is_collapsed_until_expanded(site, page):
     height = content.evaluate("(el) => el.getBoundingClientRect().height")
 
     by(item, "memory-expand").click()
-    page.wait_for_function(
-        "([el, full, h]) => el.innerText.replace(/\\s+/g, ' ').trim() === full"
+    wait_in_page(
+        page, "([el, full, h]) => el.innerText.replace(/\\s+/g, ' ').trim() === full"
         " && el.scrollHeight <= el.clientHeight + 1 && el.getBoundingClientRect().height > h",
         arg=[content.element_handle(), long_text, height])
 

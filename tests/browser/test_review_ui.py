@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .ui import ask, by, eventually, focus_is_inside, injected, memory_item, memory_items
+from .ui import (ask, by, eventually, focus_is_inside, injected, memory_item, memory_items,
+                 wait_in_page)
 
 REX = "My dog is called Rex."
 LISBON = "My sister lives in Lisbon."
@@ -134,8 +135,8 @@ def test_a_contradiction_is_resolved_from_its_dialog(site, page, resolution, kep
 
 def test_tab_stays_inside_the_contradiction_dialog_and_escape_restores_focus(site, page):
     dialog, _, _ = say_the_contradiction(site, page)
-    page.wait_for_function("(el) => el.contains(document.activeElement)",
-                           arg=dialog.element_handle())
+    wait_in_page(page, "(el) => el.contains(document.activeElement)",
+                 arg=dialog.element_handle())
     for key in ["Tab"] * 6 + ["Shift+Tab"] * 6:
         page.keyboard.press(key)
         assert focus_is_inside(page, dialog), f"{key} left the contradiction dialog"

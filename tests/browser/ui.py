@@ -24,6 +24,12 @@ def eventually(check, what: str = "the server to agree", timeout: float = 10.0):
         time.sleep(0.05)
 
 
+def wait_in_page(page: Page, expression: str, arg=None, what: str = "the page") -> None:
+    """Like page.wait_for_function, which compiles its predicate in the page and so needs
+    'unsafe-eval' — the app's Content-Security-Policy forbids that; evaluate() is exempt."""
+    eventually(lambda: bool(page.evaluate(expression, arg)), what)
+
+
 def by(scope, test_id: str) -> Locator:
     return scope.get_by_test_id(test_id)
 
