@@ -198,10 +198,12 @@ def test_the_real_server_process_starts_and_serves_with_the_guard_on(tmp_path):
              str(port)], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
             env=dict(os.environ, HF_HUB_OFFLINE="0"))  # Lumara must force offline itself
     try:
+        health = wait_for_health(base, process, log_path, timeout=120)
+        # Read once the server answers: until the child has exec'd Python, /proc shows the
+        # environment it was forked with, not the one it was given.
         environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
         assert any(entry.startswith(b"PYTHONPATH=" + str(GUARDED_SITE).encode())
                    for entry in environ)
-        health = wait_for_health(base, process, log_path, timeout=120)
         assert health["offline"] is True
         with urllib.request.urlopen(base + "/api/memories", timeout=WAIT) as response:
             assert response.status == 200 and json.loads(response.read())["total"] == 0
