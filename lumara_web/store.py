@@ -74,18 +74,24 @@ def _memory_from_row(row: Any) -> Memory:
 
 
 def insert_memory(conn: Any, *, content: str, type: str, tags: list[str], embedding: np.ndarray,
-                  source: str = "api", metadata: dict | None = None) -> Memory:
+                  source: str = "api", metadata: dict | None = None,
+                  created_at: str | None = None, updated_at: str | None = None) -> Memory:
+    """`created_at`/`updated_at` default to now (given: an imported memory keeps its own)."""
     now = utc_now()
+    created_at = created_at or now
+    updated_at = updated_at or created_at
     with transaction(conn):
         cursor = conn.execute(
             "INSERT INTO memories (content, type, tags, created_at, updated_at, source, metadata)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (content, type, json.dumps(tags), now, now, source, json.dumps(metadata or {})))
+            (content, type, json.dumps(tags), created_at, updated_at, source,
+             json.dumps(metadata or {})))
         memory_id = cursor.lastrowid
         conn.execute("INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
                      (memory_id, vector_to_blob(embedding), type))
-    return Memory(id=memory_id, content=content, type=type, tags=list(tags), created_at=now,
-                  updated_at=now, source=source, metadata=dict(metadata or {}))
+    return Memory(id=memory_id, content=content, type=type, tags=list(tags),
+                  created_at=created_at, updated_at=updated_at, source=source,
+                  metadata=dict(metadata or {}))
 
 
 def update_memory(conn: Any, memory_id: int, *, content: str | None = None,
@@ -360,3 +366,22 @@ def integrity_problems(conn: Any, *, quick: bool = False) -> list[str]:
     if integrity.vectors_without_memory:
         problems.append(f"{len(integrity.vectors_without_memory)} vectors have no memory")
     return problems
+
+
+def collection_stats(conn: Any) -> dict:
+    """What the database holds, in counts (for `python -m lumara_web stats`)."""
+    def count(sql: str) -> int:
+        return conn.execute(sql).fetchone()[0]
+
+    by_type = dict(conn.execute("SELECT type, count(*) FROM memories GROUP BY type ORDER BY type"))
+    return {
+        "memories": sum(by_type.values()),
+        "memories_by_type": by_type,
+        "vectors": count("SELECT count(*) FROM memory_vectors"),
+        "conversations": count("SELECT count(*) FROM conversations"),
+        "messages": count("SELECT count(*) FROM messages"),
+        "pending_suggestions": count("SELECT count(*) FROM suggestions WHERE status = 'pending'"),
+        "pending_contradictions": count(
+            "SELECT count(*) FROM contradictions WHERE status = 'pending'"),
+        "cached_embeddings": count("SELECT count(*) FROM embedding_cache"),
+    }
