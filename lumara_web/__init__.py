@@ -24,7 +24,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     inject components: {"embedder": FakeEmbedder()} or {"engine": FakeEngine()} replace the
     real models."""
     from . import api, conversations_api, db, migrations, review_api, store, views, web_context, ws
-    from . import metrics_views, security
+    from . import metrics_views, openai_api, security
+    from . import transfer_api
     from .chat import ChatService
     from .config import load_settings
     from .embeddings import EmbeddingService, PersistentEmbeddingCache
@@ -97,6 +98,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(conversations_api.bp)
     app.register_blueprint(review_api.bp)
+    app.register_blueprint(transfer_api.bp)
+    app.register_blueprint(openai_api.bp)
     app.register_blueprint(views.bp)
     security.init_app(app)  # first of the request hooks: refused requests go no further
     metrics_views.init_app(app)
@@ -127,7 +130,8 @@ def _unusable_database(path: Path, error: Exception) -> Exception:
 
 
 def _wants_json() -> bool:
-    return request.path in ("/api", "/health") or request.path.startswith("/api/")
+    return (request.path in ("/api", "/health", "/v1")
+            or request.path.startswith(("/api/", "/v1/")))
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -1,0 +1,264 @@
+"""Export and import (/api/export, /api/import) with the FakeEmbedder, and one near-duplicate
+check with the real model. The fake is a bag of words: texts with the same words have
+cosine 1; n words sharing m have cosine about m/n."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from lumara_web import create_app, transfer
+
+from .fakes import FakeEmbedder
+
+FACT = "lighthouse keeper paints railing blue every spring morning before breakfast"
+OTHER = "quantum chromodynamics describes gluons binding quarks inside protons"
+THIRD = "grandmother bakes rye bread with caraway seeds on sundays"
+
+
+@pytest.fixture
+def make_client(tmp_path, engine):
+    def make(name: str, embedder=None):
+        return create_app({"data_dir": str(tmp_path / name), "engine": engine,
+                           "embedder": embedder or FakeEmbedder()}).test_client()
+    return make
+
+
+def add(client, content, **fields):
+    response = client.post("/api/memories", json={"content": content, **fields})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["memory"]
+
+
+def export(client, **params):
+    response = client.get("/api/export", query_string=params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response
+
+
+def import_(client, document, status=200):
+    response = client.post("/api/import", json=document)
+    assert response.status_code == status, response.get_json()
+    return response.get_json()
+
+
+def listed(client):
+    return client.get("/api/memories", query_string={"limit": 200}).get_json()["items"]
+
+
+def document(*memories, model="fake/bag-of-words", dimensions=384):
+    return {"format": "lumara-export", "version": 1, "embedding_model": model,
+            "dimensions": dimensions, "memories": list(memories)}
+
+
+def test_export_then_import_into_a_fresh_app_round_trips(make_client):
+    source = make_client("a")
+    add(source, FACT, type="experience", tags=["sea", "paint"], metadata={"ref": 7})
+    add(source, OTHER, type="knowledge")
+    response = export(source)
+    assert response.headers["Content-Disposition"].startswith(
+        'attachment; filename="lumara-export-')
+    body = response.get_json()
+    assert body["format"] == "lumara-export" and body["version"] == 1
+    assert body["embedding_model"] == "fake/bag-of-words" and body["dimensions"] == 384
+    assert all("embedding" not in memory for memory in body["memories"])
+
+    target = make_client("b")
+    result = import_(target, body)
+    assert result == {"imported": 2, "skipped_duplicates": [], "reembedded": True}
+    fields = ("content", "type", "tags", "metadata", "source", "created_at", "updated_at")
+    before = sorted((tuple(str(m[f]) for f in fields) for m in listed(source)))
+    after = sorted((tuple(str(m[f]) for f in fields) for m in listed(target)))
+    assert before == after
+    assert target.get("/api/memories/search", query_string={"q": FACT}).get_json()[
+        "results"][0]["memory"]["content"] == FACT
+
+
+def test_importing_the_same_file_twice_adds_nothing_new(make_client):
+    source = make_client("a")
+    first, second = add(source, FACT), add(source, OTHER)
+    body = export(source, vectors="1").get_json()
+    result = import_(source, body)
+    assert result["imported"] == 0
+    assert {(s["index"], s["existing_id"]) for s in result["skipped_duplicates"]} == {
+        (0, first["id"]), (1, second["id"])}
+    assert len(listed(source)) == 2
+
+
+def test_one_bad_memory_in_the_middle_writes_nothing(make_client):
+    client = make_client("a")
+    body = document({"content": FACT}, {"content": OTHER, "tags": "not a list"},
+                    {"content": THIRD})
+    error = import_(client, body, status=400)["error"]
+    assert error["code"] == "invalid_tags"
+    assert error["message"].startswith("memories[1]: tags")
+    assert listed(client) == []
+
+
+@pytest.mark.parametrize("memory, code", [
+    ({"content": "   "}, "empty_content"),
+    ({"content": FACT, "type": "dream"}, "invalid_type"),
+    ({"content": FACT, "created_at": "yesterday"}, "invalid_timestamp"),
+    ({"content": FACT, "id": 3}, "unknown_field"),
+    ({"content": FACT, "embedding": [0.1] * 10}, "invalid_embedding"),
+    ({"content": FACT, "embedding": [0.1] * 383 + ["x"]}, "invalid_embedding"),
+    ({"content": FACT, "embedding": [0.1] * 383 + [1e39]}, "invalid_embedding"),
+])
+def test_each_memory_is_validated(make_client, memory, code):
+    client = make_client("a")
+    error = import_(client, document({"content": OTHER}, memory), status=400)["error"]
+    assert error["code"] == code and "memories[1]" in error["message"]
+    assert listed(client) == []
+
+
+def test_non_finite_numbers_are_refused(make_client):
+    client = make_client("a")
+    raw = ('{"format": "lumara-export", "version": 1, "memories": [{"content": "x", '
+           '"embedding": [NaN]}]}')
+    response = client.post("/api/import", data=raw, content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"format": "something-else"}, "invalid_format"),
+    ({"version": 2}, "unsupported_version"),
+    ({"memories": {}}, "invalid_memories"),
+])
+def test_the_document_itself_is_validated(make_client, change, code):
+    client = make_client("a")
+    error = import_(client, {**document({"content": FACT}), **change}, status=400)["error"]
+    assert error["code"] == code
+
+
+def test_a_foreign_model_id_means_the_contents_are_embedded_again(make_client):
+    embedder = FakeEmbedder()
+    client = make_client("a", embedder)
+    foreign = [1.0] + [0.0] * 383
+    result = import_(client, document({"content": FACT, "embedding": foreign},
+                                      model="someone/else"))
+    assert result["reembedded"] is True and result["imported"] == 1
+    exported = export(client, vectors="1").get_json()["memories"][0]["embedding"]
+    assert np.allclose(exported, embedder.vector(FACT), atol=1e-6)
+
+
+def test_vectors_from_the_same_model_are_used_as_given(make_client):
+    embedder = FakeEmbedder()
+    client = make_client("a", embedder)
+    given = FakeEmbedder().vector(OTHER).tolist()  # not FACT's vector: proves it was kept
+    result = import_(client, document({"content": FACT, "embedding": given}))
+    assert result == {"imported": 1, "skipped_duplicates": [], "reembedded": False}
+    assert FACT not in embedder.texts_embedded
+    exported = export(client, vectors="1").get_json()["memories"][0]["embedding"]
+    assert np.allclose(exported, given, atol=1e-6)
+
+
+def test_duplicates_within_the_file_are_imported_once(make_client):
+    client = make_client("a")
+    result = import_(client, document({"content": FACT}, {"content": "  " + FACT.upper()},
+                                      {"content": OTHER},
+                                      {"content": FACT.replace(" ", "\n  ")}))
+    assert result["imported"] == 2
+    first_id = next(m["id"] for m in listed(client) if m["content"] == FACT)
+    assert [(s["index"], s["existing_id"]) for s in result["skipped_duplicates"]] == [
+        (1, first_id), (3, first_id)]
+
+
+def test_timestamps_and_source_are_kept_or_defaulted(make_client):
+    client = make_client("a")
+    import_(client, document({"content": FACT, "created_at": "2024-01-02T03:04:05+01:00",
+                              "updated_at": "2024-02-03T00:00:00Z", "source": "chat"},
+                             {"content": OTHER}))
+    by_content = {m["content"]: m for m in listed(client)}
+    assert by_content[FACT]["created_at"] == "2024-01-02T02:04:05.000Z"
+    assert by_content[FACT]["updated_at"] == "2024-02-03T00:00:00.000Z"
+    assert by_content[FACT]["source"] == "chat"
+    assert by_content[OTHER]["source"] == "import"
+
+
+def test_size_limits(make_client, monkeypatch):
+    client = make_client("a")
+    # Bigger than the app-wide 1 MB request limit, but accepted on this route.
+    padding = {"content": FACT, "metadata": {"note": "x" * 3000}}
+    big = document(*[{**padding, "content": f"{FACT} {i}"} for i in range(400)])
+    result = import_(client, big)
+    assert result["imported"] + len(result["skipped_duplicates"]) == 400
+    monkeypatch.setattr(transfer, "MAX_IMPORT_MEMORIES", 2)
+    error = import_(client, document(*[{"content": OTHER}] * 3), status=400)["error"]
+    assert error["code"] == "too_many_memories"
+    monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", 1000)
+    response = client.post("/api/import", json=document({"content": "y" * 2000}))
+    assert response.status_code == 413
+
+
+def test_markdown_export_groups_by_type_and_escapes_content(make_client):
+    client = make_client("a")
+    add(client, "# Not a heading [click](http://evil.example) <b>x</b>", type="method")
+    add(client, "line one\n## forged\n    code?", type="knowledge", tags=["a_b"])
+    response = export(client, format="markdown")
+    assert response.mimetype == "text/markdown"
+    assert response.headers["Content-Disposition"].endswith('.md"')
+    text = response.get_data(as_text=True)
+    assert "## Knowledge (1)" in text and "## Method (1)" in text
+    assert text.index("## Knowledge") < text.index("## Method")
+    assert r"- \# Not a heading \[click\]\(http\:\/\/evil\.example\) \<b\>x\<\/b\>" in text
+    assert "  \\#\\# forged" in text
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings == ["# Lumara memories", "## Knowledge (1)", "## Method (1)"]
+
+
+@pytest.mark.parametrize("content", ["# x [a](http://e) <script>", "![i](http://e/i.png)",
+                                     "- item *em* `code`", "> quote\n1. one", "[a]: http://e"])
+def test_escaped_content_renders_as_its_own_text(content):
+    """Through a CommonMark renderer: one paragraph, no heading, link, image or raw HTML."""
+    markdown_it = pytest.importorskip("markdown_it")
+    html = markdown_it.MarkdownIt("commonmark").render(transfer.escape_markdown(content))
+    assert html.startswith("<p>") and html.count("<p>") == 1
+    for tag in ("<h1", "<a ", "<img", "<script", "<em", "<code", "<li", "<blockquote"):
+        assert tag not in html
+
+
+def test_unknown_export_format_is_refused(make_client):
+    response = make_client("a").get("/api/export", query_string={"format": "xml"})
+    assert response.status_code == 400
+
+
+def test_a_reworded_memory_is_skipped_with_the_real_model(tmp_path, real_engine,
+                                                          real_embedder):
+    client = create_app({"data_dir": str(tmp_path / "real"), "embedder": real_embedder,
+                         "engine": real_engine}).test_client()
+    existing = add(client, "My sister Anna lives in Lisbon.")
+    result = import_(client, document({"content": "My sister Anna lives in Lisbon, Portugal."},
+                                      {"content": "I repaired the bicycle's rear brake."},
+                                      model="someone/else"))
+    assert result["imported"] == 1 and result["reembedded"] is True
+    [skipped] = result["skipped_duplicates"]
+    assert skipped["index"] == 0 and skipped["existing_id"] == existing["id"]
+    assert skipped["similarity"] >= 0.85
+
+
+def test_a_chunked_import_may_exceed_the_app_wide_limit_but_not_its_own(make_client,
+                                                                         monkeypatch):
+    """A body without Content-Length (chunked) is capped too: at the import limit here."""
+    app = make_client("a").application
+
+    def post_chunked(raw: bytes) -> int:
+        environ = EnvironBuilder(path="/api/import", method="POST",
+                                 input_stream=io.BytesIO(raw),
+                                 content_type="application/json").get_environ()
+        # As a chunked request arrives from the server: no length, a terminated stream.
+        del environ["CONTENT_LENGTH"]
+        environ["wsgi.input_terminated"] = True
+        _, status, _ = run_wsgi_app(app, environ, buffered=True)
+        return int(status.split()[0])
+
+    note = {"note": "x" * 3000}
+    big = document(*[{"content": f"{FACT} {i}", "metadata": note} for i in range(400)])
+    raw = json.dumps(big).encode()
+    assert len(raw) > 1_000_000
+    assert post_chunked(raw) == 200
+    monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", 1000)
+    assert post_chunked(raw) == 413
