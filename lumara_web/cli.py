@@ -1,4 +1,4 @@
-"""`python -m lumara_web <command>`: serve (the default), bench, stats.
+"""`python -m lumara_web <command>`: serve (the default), bench, stats, export, import.
 
 `python -m lumara_web --port 5001` (no command) still serves, as `python app.py` does."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -14,6 +15,8 @@ COMMANDS = {
     "serve": "start the server (the default): flags as in `python app.py --help`",
     "bench": "measure performance and write docs/BENCHMARKS.md (`bench --help`)",
     "stats": "what the database holds, without loading any model",
+    "export": "write every memory to a JSON (or Markdown) file",
+    "import": "add the memories of an export file (duplicates are skipped)",
 }
 
 
@@ -32,8 +35,12 @@ def main(argv: list[str] | None = None) -> None:
         from .bench import main as bench
 
         bench(rest)
-    else:
+    elif command == "stats":
         stats(rest)
+    elif command == "export":
+        export(rest)
+    else:
+        import_file(rest)
 
 
 def print_help() -> None:
@@ -43,20 +50,43 @@ def print_help() -> None:
     print("\n`python -m lumara_web <command> --help` shows a command's options.")
 
 
-def stats(argv: list[str]) -> None:
-    from . import db, migrations, store
-    from .config import load_settings
-
-    parser = argparse.ArgumentParser(prog="python -m lumara_web stats",
-                                     description=COMMANDS["stats"])
+def command_parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m lumara_web {command}",
+                                     description=COMMANDS[command])
     parser.add_argument("--data-dir", help="the data folder (default: as the server's)")
     parser.add_argument("--db-path", help="the database file (default: <data dir>/lumara.db)")
+    parser.add_argument("--embedding-model", help="as the server's --embedding-model")
+    return parser
+
+
+def existing_database(args: argparse.Namespace, *, create: bool = False) -> dict:
+    """The settings for the command's database; exits with a clear message if it is absent
+    (or, with `create`, makes an empty one: importing into a new folder restores a backup)."""
+    from . import db, migrations
+    from .config import load_settings
+
+    settings = load_settings({"data_dir": args.data_dir, "db_path": args.db_path,
+                              "embedding_model": args.embedding_model})
+    if create and not settings["db_path"].exists():
+        settings["db_path"].parent.mkdir(parents=True, exist_ok=True)
+        conn = db.connect(settings["db_path"])
+        try:
+            migrations.migrate(conn)
+        finally:
+            conn.close()
+    if not settings["db_path"].exists():
+        sys.exit(f"lumara: no database at {settings['db_path']} (start the server once, or "
+                 "pass --data-dir).")
+    return settings
+
+
+def stats(argv: list[str]) -> None:
+    from . import db, migrations, store
+
+    parser = command_parser("stats")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    settings = load_settings({"data_dir": args.data_dir, "db_path": args.db_path})
-    path = settings["db_path"]
-    if not path.exists():
-        sys.exit(f"lumara: no database at {path} (start the server once, or pass --data-dir).")
+    path = existing_database(args)["db_path"]
     conn = db.connect(path)
     try:
         migrations.migrate(conn)  # the server would do the same on its next start
@@ -73,3 +103,64 @@ def stats(argv: list[str]) -> None:
     for key in ("vectors", "conversations", "messages", "pending_suggestions",
                 "pending_contradictions", "cached_embeddings"):
         print(f"  {key.replace('_', ' '):<22} {figures[key]}")
+
+
+def export(argv: list[str]) -> None:
+    from . import db, store, transfer
+    from .onnx_embedder import embedding_model_id
+
+    parser = command_parser("export")
+    parser.add_argument("--output", "-o", default="-", help="file to write ('-': stdout)")
+    parser.add_argument("--markdown", action="store_true", help="Markdown for people")
+    parser.add_argument("--vectors", action="store_true", help="include the vectors")
+    args = parser.parse_args(argv)
+    settings = existing_database(args)
+    conn = db.connect(settings["db_path"])
+    try:
+        if args.markdown:
+            text = transfer.export_markdown(conn, exported_at=store.utc_now())
+        else:
+            text = json.dumps(transfer.build_export(
+                conn, model_id=embedding_model_id(settings["embedding_model"]),
+                include_vectors=args.vectors, exported_at=store.utc_now()),
+                ensure_ascii=False, indent=1) + "\n"
+    finally:
+        conn.close()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"written to {args.output}", file=sys.stderr)
+
+
+def import_file(argv: list[str]) -> None:
+    from . import db, transfer
+    from .embeddings import EmbeddingService, PersistentEmbeddingCache
+    from .errors import LumaraError
+    from .onnx_embedder import load_embedder
+
+    parser = command_parser("import")
+    parser.add_argument("file", help="an export file (JSON)")
+    args = parser.parse_args(argv)
+    settings = existing_database(args, create=True)
+    try:
+        body = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        sys.exit(f"lumara: cannot read {args.file} as JSON: {error}")
+    if not isinstance(body, dict):
+        sys.exit(f"lumara: {args.file} is not an export file (a JSON object).")
+    embeddings = EmbeddingService(
+        cache=PersistentEmbeddingCache(settings["db_path"]), loader=lambda: load_embedder(
+            settings["embedding_model"], settings["embedding_batch_size"],
+            settings["data_dir"] / "models"))
+    embeddings.start_loading()
+    conn = db.connect(settings["db_path"])
+    try:
+        document = transfer.parse_import(body, settings)
+        result = transfer.apply_import(conn, document, embeddings=embeddings,
+                                       settings=settings)
+    except LumaraError as error:
+        sys.exit(f"lumara: nothing was imported: {error.message}")
+    finally:
+        conn.close()
+    print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))

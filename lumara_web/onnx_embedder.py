@@ -222,6 +222,13 @@ def ensure_export(model_dir: Path, cache_dir: Path, name: str,
     return graph
 
 
+def embedding_model_id(configured_path: str | Path | None) -> str:
+    """The id vectors are stored under: the bundled model's name, or a folder's full path."""
+    if not configured_path:
+        return EMBEDDING_MODEL_ID
+    return str(embedding_model_path(configured_path).resolve())
+
+
 def load_embedder(configured_path: str | Path | None, batch_size: int, cache_dir: str | Path,
                   export: Callable[[Path, Path], None] = run_export) -> Any:
     """The ONNX embedder; sentence-transformers (torch, ~400 MB more memory) if the ONNX
@@ -232,7 +239,7 @@ def load_embedder(configured_path: str | Path | None, batch_size: int, cache_dir
     # sentence-transformers' to cosine ≥ 0.9999 (onnx_export checks each export, and
     # tests/test_onnx_embedder.py checks real texts), so vectors stored or cached under this
     # id by either backend stay valid and switching backends re-embeds nothing.
-    model_id = EMBEDDING_MODEL_ID if not configured_path else str(model_dir.resolve())
+    model_id = embedding_model_id(configured_path)
     try:
         onnx_path = ensure_export(model_dir, Path(cache_dir), Path(model_id).name, export)
         return OnnxEmbedder.load(onnx_path, model_dir, model_id, batch_size)

@@ -90,3 +90,34 @@ def test_the_browser_address_carries_the_token_off_the_loopback(tmp_path):
     policy = app.extensions["lumara_security"]
     address = server.browser_address(app.extensions["lumara"].settings, policy)
     assert address == f"http://127.0.0.1:5124/?token={policy.token}"
+
+
+def test_export_then_import_into_a_new_folder_restores_the_memories_once(
+        filled, tmp_path, embedding_cache_dir, capsys):
+    backup = tmp_path / "backup.json"
+    cli.main(["export", "--data-dir", str(filled), "--output", str(backup)])
+    assert json.loads(backup.read_text())["format"] == "lumara-export"
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    (restored / "models").symlink_to(embedding_cache_dir)  # the session's one ONNX export
+    capsys.readouterr()
+    cli.main(["import", "--data-dir", str(restored), str(backup)])
+    result = json.loads(capsys.readouterr().out)
+    assert result["imported"] == 4 and result["reembedded"] is True
+    cli.main(["import", "--data-dir", str(restored), str(backup)])
+    again = json.loads(capsys.readouterr().out)
+    assert again["imported"] == 0 and len(again["skipped_duplicates"]) == 4
+    cli.main(["stats", "--data-dir", str(restored), "--json"])
+    assert json.loads(capsys.readouterr().out)["vectors"] == 4
+
+
+def test_a_bad_file_imports_nothing_and_says_why(filled, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else", "memories": []}')
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["import", "--data-dir", str(filled), str(bad)])
+    assert "nothing was imported" in str(exit_.value)
+    bad.write_text("not json")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["import", "--data-dir", str(filled), str(bad)])
+    assert "cannot read" in str(exit_.value)
