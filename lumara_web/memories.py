@@ -14,7 +14,7 @@ from .embeddings import EmbeddingService
 from .errors import NotFound
 from .insights import Findings
 from .perf import PerfMonitor
-from .store import Memory, ScoredMemory
+from .store import Memory, MemoryVersion, ScoredMemory
 from .validation import ListQuery, MemoryPatch, NewMemory, SearchQuery
 from .vector_index import VectorIndex
 
@@ -54,7 +54,10 @@ class MemoryService:
         """What adding `content` would report, without writing anything."""
         return self._findings(conn, self.embeddings.embed(content))
 
-    def edit(self, conn: Any, memory_id: int, patch: MemoryPatch) -> tuple[Memory, Findings]:
+    def edit(self, conn: Any, memory_id: int, patch: MemoryPatch, *,
+             metadata: dict | None = None, change: str = "edit") -> tuple[Memory, Findings]:
+        """Apply the patch (and `metadata`, which only a restore replaces); the row as it
+        was becomes a version marked `change`."""
         current = self.get(conn, memory_id)
         vector = None
         findings = Findings()
@@ -63,10 +66,27 @@ class MemoryService:
             findings = self._findings(conn, vector, exclude_id=memory_id)
         updated = store.update_memory(
             conn, memory_id, content=patch.content if vector is not None else None,
-            type=patch.type, tags=patch.tags, embedding=vector)
+            type=patch.type, tags=patch.tags, metadata=metadata, embedding=vector,
+            change=change)
         if updated is None:  # deleted by someone else between the read and the write
             raise self._not_found(memory_id)
         return updated, findings
+
+    def history(self, conn: Any, memory_id: int) -> tuple[Memory, list[MemoryVersion]]:
+        """The memory now and its earlier versions, newest first."""
+        return self.get(conn, memory_id), store.list_versions(conn, memory_id)
+
+    def restore(self, conn: Any, memory_id: int, version: int) -> tuple[Memory, Findings]:
+        """Bring back a version's content, type, tags and metadata as a new change (so the
+        state it replaces becomes a version too: a restore can itself be undone)."""
+        self.get(conn, memory_id)  # an unknown memory is memory_not_found, not a version
+        old = store.get_version(conn, memory_id, version)
+        if old is None:
+            raise NotFound(f"Memory {memory_id} has no version {version}; "
+                           f"GET /api/memories/{memory_id}/history lists its versions.",
+                           code="version_not_found")
+        patch = MemoryPatch(content=old.content, type=old.type, tags=old.tags)
+        return self.edit(conn, memory_id, patch, metadata=old.metadata, change="restore")
 
     def delete(self, conn: Any, memory_id: int) -> Memory:
         deleted = store.delete_memory(conn, memory_id)

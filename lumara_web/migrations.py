@@ -146,10 +146,31 @@ def m003_memory_change_log(conn: Any) -> None:
         END""")
 
 
+def m004_memory_versions(conn: Any) -> None:
+    """Every edit keeps the row as it was: one version per change, numbered from 1 for each
+    memory. `change` says what replaced it ('edit' or 'restore'). Deleting a memory deletes
+    its versions (ON DELETE CASCADE): memory ids are never reused, so no history can attach
+    to a later memory; keeping them for an undo of deletes is left to soft delete."""
+    conn.execute("""
+        CREATE TABLE memory_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            version INTEGER NOT NULL CHECK (version > 0),
+            content TEXT NOT NULL,
+            type TEXT NOT NULL,
+            tags TEXT NOT NULL CHECK (json_valid(tags)),
+            metadata TEXT NOT NULL CHECK (json_valid(metadata)),
+            replaced_at TEXT NOT NULL,
+            change TEXT NOT NULL CHECK (change IN ('edit', 'restore')),
+            UNIQUE (memory_id, version)
+        )""")
+
+
 MIGRATIONS: list[Callable[[Any], None]] = [
     m001_memories_vectors_embedding_cache,
     m002_conversations_suggestions_contradictions,
     m003_memory_change_log,
+    m004_memory_versions,
 ]
 
 

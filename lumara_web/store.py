@@ -42,6 +42,24 @@ class ScoredMemory:
         return {"memory": self.memory.to_dict(), "similarity": round(self.similarity, 4)}
 
 
+@dataclass(frozen=True)
+class MemoryVersion:
+    """A memory as it was before a change replaced it (`change`: 'edit' or 'restore')."""
+    version: int
+    content: str
+    type: str
+    tags: list[str]
+    metadata: dict
+    replaced_at: str
+    change: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+VERSION_CHANGES = ("edit", "restore")
+
+
 def vector_to_blob(vector: np.ndarray) -> bytes:
     """Little-endian float32, the layout sqlite-vec reads."""
     return np.asarray(vector, dtype="<f4").tobytes()
@@ -96,18 +114,30 @@ def insert_memory(conn: Any, *, content: str, type: str, tags: list[str], embedd
 
 def update_memory(conn: Any, memory_id: int, *, content: str | None = None,
                   type: str | None = None, tags: list[str] | None = None,
-                  embedding: np.ndarray | None = None) -> Memory | None:
-    """Change the given fields; new content must come with its new embedding."""
+                  metadata: dict | None = None, embedding: np.ndarray | None = None,
+                  change: str = "edit") -> Memory | None:
+    """Change the given fields; new content must come with its new embedding. When a field
+    really changes, the row as it was is kept in memory_versions (same transaction), marked
+    with `change` ('edit', or 'restore' for store-level callers restoring a version)."""
     if (content is None) != (embedding is None):
         raise ValueError("content and its embedding change together")
+    if change not in VERSION_CHANGES:
+        raise ValueError(f"change must be one of {VERSION_CHANGES}, not {change!r}")
     with transaction(conn):
         current = get_memory(conn, memory_id)
         if current is None:
             return None
+        now = utc_now()
+        if ((content is not None and content != current.content)
+                or (type is not None and type != current.type)
+                or (tags is not None and tags != current.tags)
+                or (metadata is not None and metadata != current.metadata)):
+            _keep_version(conn, current, replaced_at=now, change=change)
         changes = {"content": content, "type": type,
-                   "tags": None if tags is None else json.dumps(tags)}
+                   "tags": None if tags is None else json.dumps(tags),
+                   "metadata": None if metadata is None else json.dumps(metadata)}
         changes = {column: value for column, value in changes.items() if value is not None}
-        changes["updated_at"] = utc_now()
+        changes["updated_at"] = now
         assignments = ", ".join(f"{column} = ?" for column in changes)
         conn.execute(f"UPDATE memories SET {assignments} WHERE id = ?",
                      (*changes.values(), memory_id))
@@ -127,7 +157,40 @@ def update_memory(conn: Any, memory_id: int, *, content: str | None = None,
         return get_memory(conn, memory_id)
 
 
+def _keep_version(conn: Any, memory: Memory, *, replaced_at: str, change: str) -> None:
+    conn.execute(
+        "INSERT INTO memory_versions"
+        " (memory_id, version, content, type, tags, metadata, replaced_at, change)"
+        " SELECT ?, coalesce(max(version), 0) + 1, ?, ?, ?, ?, ?, ?"
+        " FROM memory_versions WHERE memory_id = ?",
+        (memory.id, memory.content, memory.type, json.dumps(memory.tags),
+         json.dumps(memory.metadata), replaced_at, change, memory.id))
+
+
+_VERSION_COLUMNS = "version, content, type, tags, metadata, replaced_at, change"
+
+
+def _version_from_row(row: Any) -> MemoryVersion:
+    return MemoryVersion(version=row[0], content=row[1], type=row[2],
+                         tags=_json_field(row[3], "[]"), metadata=_json_field(row[4], "{}"),
+                         replaced_at=row[5], change=row[6])
+
+
+def list_versions(conn: Any, memory_id: int) -> list[MemoryVersion]:
+    """A memory's earlier versions, newest first (empty for a memory never changed)."""
+    rows = conn.execute(f"SELECT {_VERSION_COLUMNS} FROM memory_versions WHERE memory_id = ?"
+                        " ORDER BY version DESC", (memory_id,))
+    return [_version_from_row(row) for row in rows]
+
+
+def get_version(conn: Any, memory_id: int, version: int) -> MemoryVersion | None:
+    row = conn.execute(f"SELECT {_VERSION_COLUMNS} FROM memory_versions"
+                       " WHERE memory_id = ? AND version = ?", (memory_id, version)).fetchone()
+    return None if row is None else _version_from_row(row)
+
+
 def delete_memory(conn: Any, memory_id: int) -> Memory | None:
+    """The memory, its vector and its versions (by ON DELETE CASCADE) go together."""
     with transaction(conn):
         memory = get_memory(conn, memory_id)
         if memory is None:
@@ -385,3 +448,29 @@ def collection_stats(conn: Any) -> dict:
             "SELECT count(*) FROM contradictions WHERE status = 'pending'"),
         "cached_embeddings": count("SELECT count(*) FROM embedding_cache"),
     }
+
+
+def memory_contents(conn: Any) -> list[tuple[int, str]]:
+    """Every memory's id and content, oldest first (for re-embedding)."""
+    return [(row[0], row[1]) for row in conn.execute("SELECT id, content FROM memories ORDER BY id")]
+
+
+def replace_vectors(conn: Any, vectors: Iterable[tuple[int, str, np.ndarray]]) -> int:
+    """Store new vectors for (memory id, the content they were made from); a memory deleted
+    or edited since is skipped (an edit wrote its own fresh vector). Returns how many were
+    replaced. The memories rows do not change, so the change log is written here: vec0
+    tables have no triggers, and the vector index must re-read these vectors."""
+    replaced = 0
+    with transaction(conn):
+        for memory_id, content, vector in vectors:
+            row = conn.execute("SELECT type FROM memories WHERE id = ? AND content = ?",
+                               (memory_id, content)).fetchone()
+            if row is None:
+                continue
+            conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
+            conn.execute(
+                "INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
+                (memory_id, vector_to_blob(vector), row[0]))
+            conn.execute("INSERT INTO memory_changes (memory_id) VALUES (?)", (memory_id,))
+            replaced += 1
+    return replaced

@@ -92,6 +92,26 @@ def parse_memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> 
     return _memory_patch(body, settings)
 
 
+# A version number is a SQLite integer: anything larger cannot exist and cannot be bound.
+MAX_VERSION = 2**63 - 1
+
+
+def parse_restore_request(body: Mapping[str, Any]) -> int:
+    """The version number to restore: `{"version": n}`, n a whole number from 1."""
+    _reject_unknown_fields(body, {"version"})
+    if "version" not in body:
+        raise ValidationError("version is required: the number of the version to restore "
+                              "(see the memory's history).", code="invalid_version")
+    value = body["version"]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"version must be a whole number, not {_json_type(value)}.",
+                              code="invalid_version")
+    if not 1 <= value <= MAX_VERSION:
+        raise ValidationError(f"version {value} is out of range: versions are numbered from 1.",
+                              code="invalid_version")
+    return value
+
+
 def parse_suggestion_edits(body: Mapping[str, Any], settings: Mapping[str, Any]) -> MemoryPatch:
     """Changes to a suggestion before it is saved; an empty body means none."""
     _reject_unknown_fields(body, {"content", "type", "tags"})

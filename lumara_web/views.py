@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import urllib.parse
+
 from flask import Blueprint, jsonify, render_template
 
 from . import __version__, db, security, store
@@ -34,7 +37,9 @@ def health_report() -> dict:
     return {
         "status": status,
         "version": __version__,
-        "offline": True,  # no code path opens a connection beyond this machine
+        # No code path opens a connection beyond this machine, unless the chat model is
+        # an --engine-url on another host.
+        "offline": _stays_on_this_machine(services.settings["engine_url"]),
         "security": security.status(),
         "database": {**db.versions(conn), "path": str(services.settings["db_path"]),
                      "memories": store.count_memories(conn),
@@ -42,3 +47,15 @@ def health_report() -> dict:
         "embedder": embedder,
         "chat_model": chat,
     }
+
+
+def _stays_on_this_machine(engine_url: str | None) -> bool:
+    if not engine_url:
+        return True
+    host = urllib.parse.urlsplit(engine_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
