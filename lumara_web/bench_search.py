@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from . import db, migrations, retrieval, store
+from .perf import process_rss_mb
 from .vector_index import VectorIndex
 
 DIMENSIONS = migrations.EMBEDDING_DIMENSIONS
@@ -120,15 +121,9 @@ def build_database(path: Path, vectors: np.ndarray, types: np.ndarray) -> None:
         conn.close()
 
 
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+def _rss_mb_or_nan() -> float:
+    rss = process_rss_mb()
+    return float("nan") if rss is None else rss
 
 
 def _timed(function: Callable[[], object]) -> tuple[float, object]:
@@ -165,11 +160,11 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
     log(f"  {size:,}: database built in {built_db_s:.1f} s")
 
     gc.collect()
-    rss_before = _rss_mb()
+    rss_before = _rss_mb_or_nan()
     index = VectorIndex(path, cache_dir=workdir / f"index-{size}")
     load_ms, _ = _timed(index.refresh)
     stats = index.stats()
-    rss_after = _rss_mb()
+    rss_after = _rss_mb_or_nan()
     log(f"  {size:,}: index {stats['layout']} ready in {load_ms / 1000:.1f} s")
     restart_s = None
     if restart and stats["layout"] == "ivf":  # a new process: saved centroids, no training

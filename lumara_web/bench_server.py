@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import PROJECT_ROOT, db, migrations, store
+from .perf import process_rss_mb
 
 # Questions the model answers at length (not about the user, so no memory lookup decides
 # them): they keep the engine busy while the API is timed.
@@ -74,10 +75,10 @@ class ServerProcess:
         raise TimeoutError("the server did not become ready")
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
+        rss = process_rss_mb(self.process.pid)
+        if rss is None:
+            raise RuntimeError(f"no resident memory figure for process {self.process.pid}")
+        return rss
 
     def stop(self) -> None:
         self.process.terminate()

@@ -112,14 +112,17 @@ class PerfMonitor:
             return dict(sorted(self._counters.items()))
 
 
-def process_rss_mb() -> float | None:
-    """This process's resident memory now, in MiB (Linux /proc; None where unavailable)."""
+def process_rss_mb(pid: int | str = "self") -> float | None:
+    """A process's resident memory now, in MiB (this one by default; Linux /proc: None
+    where unavailable)."""
     try:
-        with open("/proc/self/statm") as statm:
-            resident_pages = int(statm.read().split()[1])
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
-        return None
-    return resident_pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+        pass
+    return None
 
 
 class RssSampler:

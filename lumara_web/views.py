@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import urllib.parse
 
 from flask import Blueprint, jsonify, render_template
 
 from . import __version__, db, security, store
+from .security import is_loopback
 from .web_context import get_db, lumara
 
 bp = Blueprint("views", __name__)
@@ -50,12 +50,4 @@ def health_report() -> dict:
 
 
 def _stays_on_this_machine(engine_url: str | None) -> bool:
-    if not engine_url:
-        return True
-    host = urllib.parse.urlsplit(engine_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return not engine_url or is_loopback(urllib.parse.urlsplit(engine_url).hostname or "")

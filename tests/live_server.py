@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lumara_web.bench_server import free_port
+from lumara_web.perf import process_rss_mb
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Hang detectors, not speed limits. Seconds an HTTP request may take: far above what a
@@ -122,10 +123,9 @@ class AppProcess:
 
     def rss_mb(self) -> float:
         """Resident memory now, from /proc (Linux)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError(f"no VmRSS in /proc/{self.pid}/status")
+        rss = process_rss_mb(self.pid)
+        assert rss is not None, f"no VmRSS in /proc/{self.pid}/status"
+        return rss
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or a power-button reboot of the

@@ -5,7 +5,6 @@ model share two cores."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import urllib.request
 import pytest
 
 from lumara_web import create_app, db
+from lumara_web.bench_server import free_port
 from lumara_web.bundled import chat_model_path
 from lumara_web.errors import ConfigError
 from lumara_web.remote_engine import RemoteEngine
@@ -33,12 +33,6 @@ with _without_extra_buffer_types():
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
 QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
