@@ -25,7 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     real models."""
     from . import api, conversations_api, db, migrations, review_api, store, views, web_context, ws
     from . import metrics_views, openai_api, security
-    from . import transfer_api
+    from . import reembed_api, transfer_api
     from .chat import ChatService
     from .config import load_settings
     from .embeddings import EmbeddingService, PersistentEmbeddingCache
@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         conn = db.connect(settings["db_path"])
         try:
             migrations.migrate(conn)
+            store.purge_trash_older_than(conn, settings["trash_days"])
             problems = store.check_integrity(conn, quick=True).problems()
         finally:
             conn.close()
@@ -106,6 +107,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(conversations_api.bp)
     app.register_blueprint(review_api.bp)
     app.register_blueprint(transfer_api.bp)
+    reembed_api.init_app(app, services)  # /api/reembed; re-embeds at start if the model changed
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(views.bp)
     security.init_app(app)  # first of the request hooks: refused requests go no further

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 
 from . import validation
 from .url_ids import refuse_impossible_ids, use_id_converter
@@ -12,7 +12,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 # Registered before the routes below, which are added to the app in definition order.
 use_id_converter(bp, "memory_id")
-refuse_impossible_ids(bp, memory_id="memory_not_found")
+refuse_impossible_ids(bp, memory_id="memory_not_found",
+                      deleted_memory_id="trash_item_not_found")
 
 
 @bp.post("/memories")
@@ -76,4 +77,35 @@ def restore_memory(memory_id: int):
 @bp.delete("/memories/<memory_id:memory_id>")
 def delete_memory(memory_id: int):
     deleted = lumara().memories.delete(get_db(), memory_id)
-    return jsonify({"deleted": deleted.to_dict()})
+    return jsonify({"deleted": deleted.to_dict(),
+                    "undo": {"method": "POST",
+                             "url": url_for(".restore_deleted_memory",
+                                            deleted_memory_id=memory_id)}})
+
+
+# -- the trash: deleted memories, restorable until purged -----------------------------------
+@bp.get("/trash")
+def list_trash():
+    services = lumara()
+    page = validation.parse_page(request.args, services.settings)
+    items, total = services.memories.trash(get_db(), page)
+    return jsonify({"items": [item.to_dict() for item in items], "total": total,
+                    "limit": page.limit, "offset": page.offset,
+                    "trash_days": services.settings["trash_days"]})
+
+
+@bp.post("/trash/<memory_id:deleted_memory_id>/restore")
+def restore_deleted_memory(deleted_memory_id: int):
+    memory = lumara().memories.restore_deleted(get_db(), deleted_memory_id)
+    return jsonify({"memory": memory.to_dict()}), 201
+
+
+@bp.delete("/trash/<memory_id:deleted_memory_id>")
+def purge_deleted_memory(deleted_memory_id: int):
+    lumara().memories.purge(get_db(), deleted_memory_id)
+    return jsonify({"purged": 1})
+
+
+@bp.delete("/trash")
+def empty_trash():
+    return jsonify({"purged": lumara().memories.empty_trash(get_db())})

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from . import db, migrations, retrieval, store
+from .evaluation import distractor_memories
 from .perf import process_rss_mb
 from .vector_index import VectorIndex
 
@@ -40,6 +41,9 @@ QUICK_SIZES = (1_000, 10_000, 100_000)
 QUICK_QUERIES = 40
 FULL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 FULL_QUERIES = 200
+# Sizes whose memories get sentences (evaluation.distractor_memories) for the keyword side
+# of hybrid retrieval, timed beside vector-only search; larger ones keep placeholder texts.
+HYBRID_SIZES = (1_000, 10_000)
 
 
 class EmbeddingLikeData:
@@ -96,9 +100,11 @@ class EmbeddingLikeData:
         return self._around(centres, widths), np.arange(count) < near
 
 
-def build_database(path: Path, vectors: np.ndarray, types: np.ndarray) -> None:
-    """The real schema (migrations, vec0 table, change-log triggers), filled in batches
-    inside one transaction — the fast path, not store.insert_memory one at a time."""
+def build_database(path: Path, vectors: np.ndarray, types: np.ndarray,
+                   texts: list[str] | None = None) -> None:
+    """The real schema (migrations, vec0 table, change-log and keyword-index triggers),
+    filled in batches inside one transaction — the fast path, not store.insert_memory one
+    at a time. `texts`: the memories' contents (default: placeholders)."""
     for stale in path.parent.glob(path.name + "*"):
         stale.unlink()
     conn = db.connect(path)
@@ -111,8 +117,8 @@ def build_database(path: Path, vectors: np.ndarray, types: np.ndarray) -> None:
                 conn.executemany(
                     "INSERT INTO memories (id, content, type, tags, created_at, updated_at,"
                     " source, metadata) VALUES (?, ?, ?, '[]', ?, ?, 'bench', '{}')",
-                    [(i + 1, f"synthetic memory {i}", TYPES[types[i]], now, now)
-                     for i in rows])
+                    [(i + 1, texts[i] if texts else f"synthetic memory {i}",
+                      TYPES[types[i]], now, now) for i in rows])
                 conn.executemany(
                     "INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
                     [(i + 1, store.vector_to_blob(vectors[i]), TYPES[types[i]])
@@ -155,7 +161,13 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
     types = data.rng.choice(len(TYPES), size=size, p=TYPE_SHARES).astype(np.uint8)
     probes, near = data.queries(queries)
     path = workdir / f"search-scale-{size}.db"
-    build_database(path, vectors, types)
+    texts = questions = None
+    if size in HYBRID_SIZES:
+        texts = [content for content, _ in distractor_memories(size, seed=size)]
+        # Chat-like query texts that share words with some memories (other sentences from
+        # the same templates); threshold -1: every keyword hit needs its cosine.
+        questions = [content for content, _ in distractor_memories(queries, seed=size + 1)]
+    build_database(path, vectors, types, texts)
     built_db_s = time.perf_counter() - started
     log(f"  {size:,}: database built in {built_db_s:.1f} s")
 
@@ -195,7 +207,13 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
         ours(i)
     raw(0)
     raw_count = max(3, min(queries, int(RAW_QUERY_BUDGET_MS / max(0.05, 0.0006 * size))))
+    def hybrid(i: int) -> list[int]:
+        hits = retrieval.hybrid_search(conn, questions[i], probes[i], k=k, threshold=-1.0,
+                                       index=index)
+        return [hit.memory.id for hit in hits]
+
     ours_ms, raw_ms, typed_ms, recalls, typed_recalls = [], [], [], [], []
+    hybrid_ms = []
     # Interleaved per query: a burst of load from elsewhere hits both alike.
     for i in range(queries):
         elapsed, found = _timed(lambda: ours(i))
@@ -206,6 +224,8 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
         elapsed, found = _timed(lambda: ours(i, "method"))
         typed_ms.append(elapsed)
         typed_recalls.append(len(set(found) & set(typed_truth[i].tolist())) / k)
+        if questions:
+            hybrid_ms.append(_timed(lambda: hybrid(i))[0])
     # The numpy anchor runs apart: after each product OpenBLAS's worker threads spin for a
     # while, and interleaved they would slow whatever is timed next on two cores.
     numpy_ms = [_timed(lambda: _exact_top(vectors, probe, k))[0] for probe in probes]
@@ -241,7 +261,7 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
         "rss_delta_mb": round(rss_after - rss_before, 1),
         "db_build_s": round(built_db_s, 1),
         "notes": notes + "; synthetic embedding-like data (bench_search.py)",
-        "samples": {"ours": ours_ms, "raw": raw_ms, "numpy": numpy_ms},
+        "samples": {"ours": ours_ms, "raw": raw_ms, "numpy": numpy_ms, "hybrid": hybrid_ms},
     }
 
 

@@ -103,8 +103,8 @@ class ChatService:
         hits: list[ScoredMemory] = []
         if kind == "question":
             vector = self.embeddings.embed(content)
-            hits = self.memories.nearest(conn, vector, k=self.settings["chat_memory_k"],
-                                         threshold=self.settings["chat_memory_threshold"])
+            hits = self.memories.recall(conn, content, vector, k=self.settings["chat_memory_k"],
+                                        threshold=self.settings["chat_memory_threshold"])
         receipt = [receipt_item(hit) for hit in hits]
 
         job: Job | None = None
@@ -248,7 +248,8 @@ class ChatService:
         for candidate in findings.contradiction_candidates[:MAX_JUDGED_CANDIDATES]:
             if stop.is_set():
                 return
-            verdict = self.judge.judge(memory.content, candidate.memory.content, stop)
+            verdict = self.judge.judge(memory.content, candidate.memory.content, stop,
+                                       use_model=settings["contradiction_model_judge"])
             if not verdict.contradicts or \
                     verdict.confidence < settings["contradiction_judge_confidence"]:
                 continue

@@ -106,7 +106,7 @@ def stats(argv: list[str]) -> None:
     print(f"{figures['database']} ({figures['bytes'] / 2**20:.1f} MB)")
     print(f"  memories               {figures['memories']}" + (f" ({kinds})" if kinds else ""))
     for key in ("vectors", "conversations", "messages", "pending_suggestions",
-                "pending_contradictions", "cached_embeddings"):
+                "pending_contradictions", "cached_embeddings", "deleted_memories"):
         print(f"  {key.replace('_', ' '):<22} {figures[key]}")
 
 
@@ -118,6 +118,8 @@ def export(argv: list[str]) -> None:
     parser.add_argument("--output", "-o", default="-", help="file to write ('-': stdout)")
     parser.add_argument("--markdown", action="store_true", help="Markdown for people")
     parser.add_argument("--vectors", action="store_true", help="include the vectors")
+    parser.add_argument("--versions", action="store_true",
+                        help="include the earlier versions of edited memories")
     args = parser.parse_args(argv)
     settings = existing_database(args)
     conn = db.connect(settings["db_path"])
@@ -127,7 +129,8 @@ def export(argv: list[str]) -> None:
         else:
             text = json.dumps(transfer.build_export(
                 conn, model_id=embedding_model_id(settings["embedding_model"]),
-                include_vectors=args.vectors, exported_at=store.utc_now()),
+                include_vectors=args.vectors, include_versions=args.versions,
+                exported_at=store.utc_now()),
                 ensure_ascii=False, indent=1) + "\n"
     finally:
         conn.close()

@@ -83,6 +83,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{value} is not 0 or a positive integer")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", None,
             "Folder for the database and caches (default: the user data dir, "
@@ -124,6 +131,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("contradiction_threshold", 0.70,
             "Cosine similarity at or above which (and below the duplicate threshold) a new "
             "memory is reported as a possible contradiction.", _fraction),
+    # MiniLM scores true rewordings 0.64-0.85 (docs/QUALITY.md).
+    Setting("reworded_duplicate_threshold", 0.70,
+            "Cosine similarity at or above which a new memory that states the same values "
+            "(dates, numbers, names) or content words as another is reported as a duplicate "
+            "of it, unless a word cue says they contradict.", _fraction),
+    Setting("contradiction_cue_threshold", 0.45,
+            "Lowest cosine similarity at which a memory is checked for word cues of a "
+            "contradiction (a different value, an opposite word, a negation).", _fraction),
     Setting("max_findings", 5, "Most duplicates or contradiction candidates reported per add.",
             _positive_int),
     Setting("max_content_chars", 10_000, "Longest memory content, in characters.",
@@ -131,6 +146,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_tags", 20, "Most tags on one memory.", _positive_int),
     Setting("max_tag_chars", 50, "Longest tag, in characters.", _positive_int),
     Setting("max_page_size", 200, "Most memories one list request returns.", _positive_int),
+    Setting("trash_days", 30, "Days a deleted memory stays in the trash (where it can be "
+            "restored) before start-up deletes it for good; 0 keeps it until emptied.",
+            _non_negative_int),
     # 1 MB: ten times the largest valid memory once JSON escaping is counted.
     Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes.",
             _positive_int),
@@ -142,6 +160,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chat_memory_k", 5, "Memories put into the prompt for each message.", _positive_int),
     Setting("chat_memory_threshold", 0.35,
             "Lowest similarity a memory needs to be used in an answer.", _fraction),
+    Setting("hybrid_retrieval", True,
+            "Chat and search rank memories by meaning and by shared words (FTS5 keywords, "
+            "fused by reciprocal rank); no: by meaning only. A memory must reach the "
+            "similarity threshold either way.", _yes),
     Setting("chat_history_messages", 20,
             "Earlier messages of a conversation offered to the model (trimmed to fit n_ctx).",
             _positive_int),
@@ -152,6 +174,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("extraction_suggest_confidence", 0.5,
             "Extracted memories at or above this (and below the save level) are offered for "
             "review; lower ones are dropped.", _fraction),
+    Setting("contradiction_model_judge", False,
+            "Ask the chat model about contradiction candidates that no word cue decides. Off: "
+            "SmolLM2-135M found none of the measured contradictions (docs/QUALITY.md); a "
+            "larger --model may do better.", _yes),
     Setting("contradiction_judge_confidence", 0.5,
             "The model's confidence needed to record a contradiction for review.", _fraction),
     Setting("kv_cache_type", "q8_0",
@@ -207,6 +233,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError(
             f"duplicate_threshold ({values['duplicate_threshold']}) must not be below "
             f"contradiction_threshold ({values['contradiction_threshold']}).")
+    if values["duplicate_threshold"] < values["reworded_duplicate_threshold"]:
+        raise ConfigError(
+            f"duplicate_threshold ({values['duplicate_threshold']}) must not be below "
+            f"reworded_duplicate_threshold ({values['reworded_duplicate_threshold']}).")
     data_dir = Path(values["data_dir"]).expanduser() if values["data_dir"] else default_data_dir()
     values["data_dir"] = data_dir
     values["db_path"] = (Path(values["db_path"]).expanduser() if values["db_path"]

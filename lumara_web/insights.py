@@ -1,6 +1,9 @@
 """What a new or edited memory says about the existing ones: duplicates and possible
-contradictions, by cosine similarity bands (thresholds are settings). The model-based
-judge that tells a reworded duplicate from a contradiction comes with the chat engine."""
+contradictions. Given the memory's text, each near memory is classified by
+lumara_web.pair_judge (word cues and cosine): a contradiction is never reported as a
+duplicate, and a rewording below the duplicate threshold can be one. Without the text,
+cosine bands decide (thresholds are settings). The chat judges the remaining candidates
+with the model (ContradictionJudge)."""
 
 from __future__ import annotations
 
@@ -8,12 +11,13 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from . import retrieval
+from . import pair_judge, retrieval
 from .engine import Engine, GenerationRequest
+from .pair_judge import PairVerdict, Thresholds
 from .store import ScoredMemory
 from .vector_index import VectorIndex
 
@@ -22,25 +26,71 @@ from .vector_index import VectorIndex
 class Findings:
     duplicates: list[ScoredMemory] = field(default_factory=list)
     contradiction_candidates: list[ScoredMemory] = field(default_factory=list)
+    # The classifier's verdict on each memory above, by memory id (empty without the text).
+    verdicts: dict[int, PairVerdict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"duplicates": [hit.to_dict() for hit in self.duplicates],
-                "contradiction_candidates": [hit.to_dict()
+        return {"duplicates": [self._hit(hit) for hit in self.duplicates],
+                "contradiction_candidates": [self._hit(hit)
                                              for hit in self.contradiction_candidates]}
+
+    def _hit(self, hit: ScoredMemory) -> dict:
+        verdict = self.verdicts.get(hit.memory.id)
+        return hit.to_dict() if verdict is None else {**hit.to_dict(),
+                                                      "verdict": verdict.to_dict()}
+
+
+def pair_thresholds(settings: Mapping[str, Any]) -> Thresholds:
+    """The classifier's cosine levels from the settings."""
+    return Thresholds(duplicate=settings["duplicate_threshold"],
+                      reworded_duplicate=settings["reworded_duplicate_threshold"],
+                      contradiction_cue=settings["contradiction_cue_threshold"],
+                      substitution_contradiction=settings["contradiction_threshold"])
 
 
 def find_related(conn: Any, vector: np.ndarray, *, duplicate_threshold: float,
                  contradiction_threshold: float, limit: int,
-                 exclude_id: int | None = None, index: VectorIndex | None = None) -> Findings:
-    """Memories at or above `duplicate_threshold` are duplicates; those in
-    [contradiction_threshold, duplicate_threshold) are contradiction candidates."""
-    # Ask for both bands' worth, plus one in case the excluded memory is among them.
-    hits = retrieval.search(conn, vector, k=2 * limit + 1, threshold=contradiction_threshold,
-                            index=index)
-    hits = [hit for hit in hits if hit.memory.id != exclude_id]
-    duplicates = [hit for hit in hits if hit.similarity >= duplicate_threshold]
-    candidates = [hit for hit in hits if hit.similarity < duplicate_threshold]
-    return Findings(duplicates[:limit], candidates[:limit])
+                 exclude_id: int | None = None, index: VectorIndex | None = None,
+                 content: str | None = None, thresholds: Thresholds | None = None
+                 ) -> Findings:
+    """Without `content`: memories at or above `duplicate_threshold` are duplicates; those
+    in [contradiction_threshold, duplicate_threshold) are contradiction candidates.
+
+    With `content` (the new memory's text) and `thresholds`, each memory down to the lowest
+    level the classifier uses is classified against it: its duplicates are duplicates; its
+    contradictions, and the unjudged rest of the contradiction band, are candidates."""
+    if content is None or thresholds is None:
+        # Ask for both bands' worth, plus one in case the excluded memory is among them.
+        hits = retrieval.search(conn, vector, k=2 * limit + 1,
+                                threshold=contradiction_threshold, index=index)
+        hits = [hit for hit in hits if hit.memory.id != exclude_id]
+        duplicates = [hit for hit in hits if hit.similarity >= duplicate_threshold]
+        candidates = [hit for hit in hits if hit.similarity < duplicate_threshold]
+        return Findings(duplicates[:limit], candidates[:limit])
+    floor = min(contradiction_threshold, thresholds.reworded_duplicate,
+                thresholds.contradiction_cue)
+    # Three bands' worth (duplicates, cued contradictions, the contradiction band), plus one
+    # in case the excluded memory is among them.
+    hits = retrieval.search(conn, vector, k=3 * limit + 1, threshold=floor, index=index)
+    duplicates, candidates, verdicts = [], [], {}
+    for hit in hits:
+        if hit.memory.id == exclude_id:
+            continue
+        verdict = pair_judge.classify(hit.memory.content, content, hit.similarity,
+                                      thresholds)
+        if verdict.label == "duplicate":
+            duplicates.append(hit)
+        elif verdict.contradicts or hit.similarity >= contradiction_threshold:
+            candidates.append(hit)
+        else:
+            continue
+        verdicts[hit.memory.id] = verdict
+    # Cued contradictions first: they are the ones to show when there are many.
+    candidates.sort(key=lambda hit: not verdicts[hit.memory.id].contradicts)
+    duplicates, candidates = duplicates[:limit], candidates[:limit]
+    kept = {hit.memory.id for hit in duplicates + candidates}
+    return Findings(duplicates, candidates,
+                    {key: value for key, value in verdicts.items() if key in kept})
 
 
 # -- judging a possible contradiction ----------------------------------------------------
@@ -68,23 +118,6 @@ JUDGE_SCHEMA = {
     "required": ["contradicts", "confidence", "explanation"],
 }
 
-_NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve "
-                 "twenty thirty hundred thousand first second third").split()
-_MONTHS = ("january february march april may june july august september october november "
-           "december").split()
-_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
-_VALUE_WORDS = frozenset(_NUMBER_WORDS + _MONTHS + _WEEKDAYS)
-# General-purpose opposites; a pair counts when each sentence holds a different side.
-_OPPOSITES = (("love", "hate"), ("like", "dislike"), ("well", "badly"), ("good", "bad"),
-              ("better", "worse"), ("more", "less"), ("always", "never"), ("early", "late"),
-              ("hot", "cold"), ("before", "after"), ("increase", "decrease"),
-              ("increases", "decreases"), ("reduces", "worsens"), ("calm", "anxious"),
-              ("enjoy", "hate"), ("allowed", "forbidden"), ("true", "false"),
-              ("open", "closed"), ("cheap", "expensive"), ("easy", "hard"))
-_NEGATIONS = frozenset("not no never none nothing don't doesn't didn't isn't aren't wasn't "
-                       "weren't can't cannot won't without".split())
-
-
 @dataclass(frozen=True)
 class Verdict:
     contradicts: bool
@@ -109,49 +142,17 @@ def content_words(text: str) -> set[str]:
             if word not in _STOPWORDS and len(word) > 1}
 
 
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z0-9']+", text)
-
-
 def contradiction_cues(a: str, b: str) -> Verdict | None:
-    """A contradiction visible in the words of two similar sentences: different numbers or
-    dates, different names in otherwise matching sentences, opposite words, or a negation
-    on one side only. None when no cue fires."""
-    tokens_a, tokens_b = _tokens(a), _tokens(b)
-    lower_a, lower_b = {t.lower() for t in tokens_a}, {t.lower() for t in tokens_b}
-    words_a, words_b = content_words(a), content_words(b)
-
-    def overlap(left: set[str], right: set[str]) -> float:
-        return len(left & right) / max(1, min(len(left), len(right)))
-
-    def values(tokens: list[str]) -> set[str]:
-        return {t.lower() for t in tokens if t.isdigit() or t.lower() in _VALUE_WORDS}
-
-    values_a, values_b = values(tokens_a), values(tokens_b)
-    if values_a and values_b and values_a != values_b:
-        return Verdict(True, 0.75, f"Different values: {', '.join(sorted(values_a - values_b))}"
-                       f" vs {', '.join(sorted(values_b - values_a))}.", "cues")
-
-    def names(tokens: list[str]) -> set[str]:
-        return {t for i, t in enumerate(tokens) if i and t[:1].isupper() and t != "I"}
-
-    names_a, names_b = names(tokens_a) - names(tokens_b), names(tokens_b) - names(tokens_a)
-    names_lower = {n.lower() for n in names_a | names_b}
-    if names_a and names_b and overlap(words_a - names_lower, words_b - names_lower) >= 0.5:
-        return Verdict(True, 0.7, f"Different names: {', '.join(sorted(names_a))} vs "
-                       f"{', '.join(sorted(names_b))}.", "cues")
-    for left, right in _OPPOSITES:
-        if (left in lower_a and right in lower_b and right not in lower_a) or \
-                (right in lower_a and left in lower_b and right not in lower_b):
-            return Verdict(True, 0.75, f"Opposite words: '{left}' vs '{right}'.", "cues")
-    negated_a, negated_b = bool(lower_a & _NEGATIONS), bool(lower_b & _NEGATIONS)
-    if negated_a != negated_b and overlap(words_a - _NEGATIONS, words_b - _NEGATIONS) >= 0.6:
-        return Verdict(True, 0.6, "One of them says the opposite (a negation).", "cues")
-    return None
+    """A contradiction visible in the words of two sentences about the same thing
+    (pair_judge.cues: different values in one slot, opposite words, a negation or dislike
+    on one side only). None when no cue fires."""
+    reason = pair_judge.cues(a, b).contradiction
+    return None if reason is None else Verdict(True, pair_judge.CUE_CONFIDENCE, reason, "cues")
 
 
 class ContradictionJudge:
-    """Cues first (instant and specific), then the chat model under a JSON schema."""
+    """Cues first (instant and specific), then, when asked, the chat model under a JSON
+    schema."""
 
     def __init__(self, engine: Engine, max_tokens: int = 80):
         self.engine = engine
@@ -165,10 +166,15 @@ class ContradictionJudge:
                          {"role": "assistant", "content": json.dumps(verdict)}]
         return messages + [{"role": "user", "content": f"A: {existing}\nB: {new}"}]
 
-    def judge(self, new: str, existing: str, stop: threading.Event | None = None) -> Verdict:
+    def judge(self, new: str, existing: str, stop: threading.Event | None = None, *,
+              use_model: bool = True) -> Verdict:
+        """`use_model` False: the cues alone (the contradiction_model_judge setting; the
+        135M model found none of the measured contradictions, docs/QUALITY.md)."""
         cued = contradiction_cues(existing, new)
         if cued is not None:
             return cued
+        if not use_model:
+            return Verdict(False, 0.0, "No word cue says they contradict.", "cues")
         job = self.engine.submit(GenerationRequest(
             self.messages(new, existing), max_tokens=self.max_tokens,
             json_schema=JUDGE_SCHEMA, purpose="judge", pinned=1 + 2 * len(JUDGE_EXAMPLES)),

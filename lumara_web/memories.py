@@ -14,8 +14,8 @@ from .embeddings import EmbeddingService
 from .errors import NotFound
 from .insights import Findings
 from .perf import PerfMonitor
-from .store import Memory, MemoryVersion, ScoredMemory
-from .validation import ListQuery, MemoryPatch, NewMemory, SearchQuery
+from .store import DeletedMemory, Memory, MemoryVersion, ScoredMemory
+from .validation import ListQuery, MemoryPatch, NewMemory, Page, SearchQuery
 from .vector_index import VectorIndex
 
 
@@ -45,14 +45,14 @@ class MemoryService:
     def add(self, conn: Any, new: NewMemory, *, source: str = "api") -> tuple[Memory, Findings]:
         """Store the memory (always) and report what it duplicates or may contradict."""
         vector = self.embeddings.embed(new.content)
-        findings = self._findings(conn, vector)
+        findings = self._findings(conn, vector, new.content)
         memory = store.insert_memory(conn, content=new.content, type=new.type, tags=new.tags,
                                      embedding=vector, source=source, metadata=new.metadata)
         return memory, findings
 
     def check(self, conn: Any, content: str) -> Findings:
         """What adding `content` would report, without writing anything."""
-        return self._findings(conn, self.embeddings.embed(content))
+        return self._findings(conn, self.embeddings.embed(content), content)
 
     def edit(self, conn: Any, memory_id: int, patch: MemoryPatch, *,
              metadata: dict | None = None, change: str = "edit") -> tuple[Memory, Findings]:
@@ -63,7 +63,7 @@ class MemoryService:
         findings = Findings()
         if patch.content is not None and patch.content != current.content:
             vector = self.embeddings.embed(patch.content)
-            findings = self._findings(conn, vector, exclude_id=memory_id)
+            findings = self._findings(conn, vector, patch.content, exclude_id=memory_id)
         updated = store.update_memory(
             conn, memory_id, content=patch.content if vector is not None else None,
             type=patch.type, tags=patch.tags, metadata=metadata, embedding=vector,
@@ -89,10 +89,40 @@ class MemoryService:
         return self.edit(conn, memory_id, patch, metadata=old.metadata, change="restore")
 
     def delete(self, conn: Any, memory_id: int) -> Memory:
+        """Move the memory to the trash: restore_deleted undoes it until it is purged."""
         deleted = store.delete_memory(conn, memory_id)
         if deleted is None:
             raise self._not_found(memory_id)
         return deleted
+
+    def trash(self, conn: Any, page: Page) -> tuple[list[DeletedMemory], int]:
+        """Deleted memories, most recently deleted first."""
+        return store.list_deleted_memories(conn, limit=page.limit, offset=page.offset)
+
+    def restore_deleted(self, conn: Any, memory_id: int) -> Memory:
+        """Undo a delete: the memory comes back with its id, timestamps and history."""
+        memory = store.restore_deleted_memory(conn, memory_id)
+        if memory is None:
+            raise self._not_in_trash(memory_id)
+        self._refresh_vector(conn, memory)
+        return memory
+
+    def _refresh_vector(self, conn: Any, memory: Memory) -> None:
+        """A re-embed (after a change of embedding model) skips the trash, so a restored
+        memory's kept vector may be an older model's: with the model loaded, store the
+        current one (a cache hit when nothing changed). While it loads, the kept one stays."""
+        if self.embeddings.state != "ready":
+            return
+        store.replace_vectors(conn, [(memory.id, memory.content,
+                                      self.embeddings.embed(memory.content))])
+
+    def purge(self, conn: Any, memory_id: int) -> None:
+        """Delete a memory from the trash for good."""
+        if not store.purge_deleted_memory(conn, memory_id):
+            raise self._not_in_trash(memory_id)
+
+    def empty_trash(self, conn: Any) -> int:
+        return store.purge_trash(conn)
 
     def get(self, conn: Any, memory_id: int) -> Memory:
         memory = store.get_memory(conn, memory_id)
@@ -108,27 +138,53 @@ class MemoryService:
         started = time.perf_counter()
         vector = self.embeddings.embed(query.text)
         embedded = time.perf_counter()
-        hits = self.nearest(conn, vector, k=query.k, threshold=query.threshold, type=query.type)
+        hits = self.recall(conn, query.text, vector, k=query.k, threshold=query.threshold,
+                           type=query.type)
         finished = time.perf_counter()
         return SearchResult(hits, (embedded - started) * 1000, (finished - embedded) * 1000)
 
+    def recall(self, conn: Any, text: str, vector: np.ndarray, *, k: int, threshold: float,
+               type: str | None = None) -> list[ScoredMemory]:
+        """The memories a query recalls (the search box and the chat): `text` and its
+        embedding `vector` ranked by meaning and words (hybrid_retrieval, timed as
+        search.hybrid_ms), or by meaning only."""
+        if not self.settings["hybrid_retrieval"]:
+            return self.nearest(conn, vector, k=k, threshold=threshold, type=type)
+        started = time.perf_counter()
+        hits = retrieval.hybrid_search(conn, text, vector, k=k, threshold=threshold, type=type,
+                                       index=self.vector_index)
+        self._record("search.hybrid_ms", started)
+        return hits
+
     def nearest(self, conn: Any, vector: np.ndarray, *, k: int, threshold: float,
                 type: str | None = None) -> list[ScoredMemory]:
-        """The memories a query vector recalls (the search box and the chat), timed."""
+        """The memories nearest a query vector, by meaning only, timed as search.ms."""
         started = time.perf_counter()
         hits = retrieval.search(conn, vector, k=k, threshold=threshold, type=type,
                                 index=self.vector_index)
-        if self.monitor is not None:
-            self.monitor.record("search.ms", (time.perf_counter() - started) * 1000)
+        self._record("search.ms", started)
         return hits
 
-    def _findings(self, conn: Any, vector: Any, exclude_id: int | None = None) -> Findings:
+    def _record(self, operation: str, started: float) -> None:
+        if self.monitor is not None:
+            self.monitor.record(operation, (time.perf_counter() - started) * 1000)
+
+    def _findings(self, conn: Any, vector: Any, content: str,
+                  exclude_id: int | None = None) -> Findings:
+        """Near memories, each classified against `content` (insights.find_related)."""
         return insights.find_related(
             conn, vector, duplicate_threshold=self.settings["duplicate_threshold"],
             contradiction_threshold=self.settings["contradiction_threshold"],
             limit=self.settings["max_findings"], exclude_id=exclude_id,
-            index=self.vector_index)
+            index=self.vector_index, content=content,
+            thresholds=insights.pair_thresholds(self.settings))
 
     @staticmethod
     def _not_found(memory_id: int) -> NotFound:
         return NotFound(f"No memory has id {memory_id}.", code="memory_not_found")
+
+    @staticmethod
+    def _not_in_trash(memory_id: int) -> NotFound:
+        return NotFound(f"The trash holds no memory with id {memory_id}: it was restored, "
+                        "deleted for good, or never deleted. GET /api/trash lists the trash.",
+                        code="trash_item_not_found")

@@ -166,11 +166,95 @@ def m004_memory_versions(conn: Any) -> None:
         )""")
 
 
+def m005_deleted_memories(conn: Any) -> None:
+    """The trash: a deleted memory's row under its own id (ids are AUTOINCREMENT, never
+    reused, so an undo puts it back under the same id), its vector, its versions (JSON:
+    memory_versions rows cascade away with the memory) and the ids of the suggestions and
+    contradictions that pointed at it (their links are SET NULL on delete; an undo relinks
+    them). Deleted memories leave `memories`, so no other query needs a `deleted` filter."""
+    conn.execute("""
+        CREATE TABLE deleted_memories (
+            id INTEGER PRIMARY KEY,  -- the memory's own id
+            content TEXT NOT NULL,
+            type TEXT NOT NULL,
+            tags TEXT NOT NULL CHECK (json_valid(tags)),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            metadata TEXT NOT NULL CHECK (json_valid(metadata)),
+            embedding BLOB,  -- NULL only for a memory that had lost its vector
+            versions TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(versions)),
+            links TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(links)),
+            deleted_at TEXT NOT NULL
+        )""")
+    conn.execute("CREATE INDEX deleted_memories_newest ON deleted_memories (deleted_at DESC, id DESC)")
+
+
+# Porter stemming over unicode61 words: "renews", "renewal" and "renewing" all match
+# "renew", as a person asking means; remove_diacritics 2 folds "café"/"cafe" and "Zürich"/
+# "Zurich" (2, not 1: also for letters composed of several code points). Porter only stems
+# English; other words still match whole, case- and accent-folded.
+KEYWORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+
+def m006_memory_keywords(conn: Any) -> None:
+    """The keyword half of hybrid retrieval (keyword_index.py): an FTS5 index over each
+    memory's content and tags. External content (content='memories'): the text is stored
+    once, in memories; the index holds only the words. Triggers keep it in step in the same
+    transaction as every write, from any connection; a rolled-back write rolls it back too.
+    The 'delete' command needs the old values: the triggers pass them."""
+    if not conn.execute("SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone()[0]:
+        from .errors import DatabaseError
+
+        raise DatabaseError(
+            "The SQLite library in use was built without FTS5, which Lumara's keyword "
+            "search needs: run Lumara with a Python whose sqlite3 module includes FTS5.",
+            code="sqlite_without_fts5")
+    conn.execute(f"""
+        CREATE VIRTUAL TABLE memory_keywords USING fts5(
+            content, tags, content='memories', content_rowid='id',
+            tokenize='{KEYWORD_TOKENIZER}'
+        )""")
+    conn.execute("""
+        CREATE TRIGGER memories_keywords_insert AFTER INSERT ON memories BEGIN
+            INSERT INTO memory_keywords (rowid, content, tags)
+                VALUES (new.id, new.content, new.tags);
+        END""")
+    conn.execute("""
+        CREATE TRIGGER memories_keywords_update AFTER UPDATE OF content, tags ON memories BEGIN
+            INSERT INTO memory_keywords (memory_keywords, rowid, content, tags)
+                VALUES ('delete', old.id, old.content, old.tags);
+            INSERT INTO memory_keywords (rowid, content, tags)
+                VALUES (new.id, new.content, new.tags);
+        END""")
+    conn.execute("""
+        CREATE TRIGGER memories_keywords_delete AFTER DELETE ON memories BEGIN
+            INSERT INTO memory_keywords (memory_keywords, rowid, content, tags)
+                VALUES ('delete', old.id, old.content, old.tags);
+        END""")
+    # Index the memories already stored.
+    conn.execute("INSERT INTO memory_keywords (memory_keywords) VALUES ('rebuild')")
+
+
+def m007_meta(conn: Any) -> None:
+    """Facts about the database itself as key → text (meta_store.py): first, which
+    embedding model made the stored vectors, so a start with another model re-embeds them."""
+    conn.execute("""
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID""")
+
+
 MIGRATIONS: list[Callable[[Any], None]] = [
     m001_memories_vectors_embedding_cache,
     m002_conversations_suggestions_contradictions,
     m003_memory_change_log,
     m004_memory_versions,
+    m005_deleted_memories,
+    m006_memory_keywords,
+    m007_meta,
 ]
 
 

@@ -153,8 +153,9 @@ def chat_completions():
     hits = []
     if grounded:
         vector = services.embeddings.embed(question)
-        hits = services.memories.nearest(get_db(), vector, k=settings["chat_memory_k"],
-                                         threshold=settings["chat_memory_threshold"])
+        hits = services.memories.recall(get_db(), question, vector,
+                                        k=settings["chat_memory_k"],
+                                        threshold=settings["chat_memory_threshold"])
         messages = prompts.answer_messages(history, question,
                                            [hit.memory.content for hit in hits])
         pinned = prompts.PINNED_MESSAGES

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import store
+from . import meta_store, store
 from .embeddings import EmbeddingService
 
 # 64 texts a batch: the embedder's own batch size, and a write lock held only ~0.1 s a batch.
@@ -19,7 +19,11 @@ BATCH = 64
 def reembed_all(conn: Any, embeddings: EmbeddingService, *, batch: int = BATCH,
                 progress: Callable[[int, int], None] | None = None) -> int:
     """Re-embed every memory; `progress(done, total)` after each batch. Returns how many
-    vectors were replaced (memories edited or deleted during the run are skipped)."""
+    vectors were replaced (memories edited or deleted during the run are skipped: an edit
+    wrote its own fresh vector). At the end the database records the model as the one its
+    vectors come from (meta_store.VECTORS_MODEL); a run that stops half-way leaves the old
+    record, so the server starts the work again on its next start."""
+    model_id = embeddings.model.wait(embeddings.wait_seconds).model_id
     memories = store.memory_contents(conn)
     replaced = 0
     if progress:
@@ -32,6 +36,7 @@ def reembed_all(conn: Any, embeddings: EmbeddingService, *, batch: int = BATCH,
                    for (memory_id, content), vector in zip(chunk, vectors)])
         if progress:
             progress(start + len(chunk), len(memories))
+    meta_store.set_value(conn, meta_store.VECTORS_MODEL, model_id)
     return replaced
 
 

@@ -10,7 +10,7 @@ import json
 import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -70,8 +70,13 @@ def blob_to_vector(blob: bytes) -> np.ndarray:
 
 
 def utc_now() -> str:
+    return utc_timestamp(datetime.now(timezone.utc))
+
+
+def utc_timestamp(moment: datetime) -> str:
     # Millisecond ISO 8601 in UTC: sorts as text and parses in every browser.
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
 
 
 _COLUMNS = ("id", "content", "type", "tags", "created_at", "updated_at", "source", "metadata")
@@ -189,15 +194,140 @@ def get_version(conn: Any, memory_id: int, version: int) -> MemoryVersion | None
     return None if row is None else _version_from_row(row)
 
 
+def insert_versions(conn: Any, memory_id: int, versions: Iterable[MemoryVersion]) -> None:
+    """Put back a memory's earlier versions as they were numbered (an import restoring the
+    history it exported); the next edit continues after the highest number."""
+    with transaction(conn):
+        conn.executemany(
+            f"INSERT INTO memory_versions (memory_id, {_VERSION_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(memory_id, v.version, v.content, v.type, json.dumps(v.tags),
+              json.dumps(v.metadata), v.replaced_at, v.change) for v in versions])
+
+
 def delete_memory(conn: Any, memory_id: int) -> Memory | None:
-    """The memory, its vector and its versions (by ON DELETE CASCADE) go together."""
+    """Move the memory to the trash (deleted_memories): in one transaction its row, vector,
+    versions and the ids of what linked to it are copied there, then the memory and its
+    vector leave (versions by ON DELETE CASCADE). restore_deleted_memory undoes it."""
     with transaction(conn):
         memory = get_memory(conn, memory_id)
         if memory is None:
             return None
+        vector = conn.execute("SELECT embedding FROM memory_vectors WHERE memory_id = ?",
+                              (memory_id,)).fetchone()
+        versions = [version.to_dict() for version in reversed(list_versions(conn, memory_id))]
+        conn.execute(
+            f"INSERT INTO deleted_memories ({_MEMORY_COLUMNS}, embedding, versions, links,"
+            " deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (memory.id, memory.content, memory.type, json.dumps(memory.tags),
+             memory.created_at, memory.updated_at, memory.source, json.dumps(memory.metadata),
+             None if vector is None else vector[0], json.dumps(versions),
+             json.dumps(_links_to(conn, memory_id)), utc_now()))
         conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
         conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
     return memory
+
+
+# What points at a memory and is SET NULL when it is deleted: (table, column) by link name.
+_LINKS = {"suggestions": ("suggestions", "memory_id"),
+          "contradictions": ("contradictions", "memory_id"),
+          "contradictions_existing": ("contradictions", "existing_memory_id")}
+
+
+def _links_to(conn: Any, memory_id: int) -> dict[str, list[int]]:
+    links = {}
+    for name, (table, column) in _LINKS.items():
+        ids = [row[0] for row in conn.execute(
+            f"SELECT id FROM {table} WHERE {column} = ? ORDER BY id", (memory_id,))]
+        if ids:
+            links[name] = ids
+    return links
+
+
+@dataclass(frozen=True)
+class DeletedMemory:
+    """A memory in the trash, as it was when deleted."""
+    memory: Memory
+    deleted_at: str
+    version_count: int
+
+    def to_dict(self) -> dict:
+        return {**self.memory.to_dict(), "deleted_at": self.deleted_at,
+                "version_count": self.version_count}
+
+
+_DELETED_COLUMNS = f"{_MEMORY_COLUMNS}, deleted_at, json_array_length(versions)"
+
+
+def _deleted_from_row(row: Any) -> DeletedMemory:
+    return DeletedMemory(_memory_from_row(row), deleted_at=row[8], version_count=row[9])
+
+
+def list_deleted_memories(conn: Any, *, limit: int = 50,
+                          offset: int = 0) -> tuple[list[DeletedMemory], int]:
+    """The trash, most recently deleted first, with its total (for paging)."""
+    total = conn.execute("SELECT count(*) FROM deleted_memories").fetchone()[0]
+    rows = conn.execute(f"SELECT {_DELETED_COLUMNS} FROM deleted_memories"
+                        " ORDER BY deleted_at DESC, id DESC LIMIT ? OFFSET ?", (limit, offset))
+    return [_deleted_from_row(row) for row in rows], total
+
+
+def get_deleted_memory(conn: Any, memory_id: int) -> DeletedMemory | None:
+    row = conn.execute(f"SELECT {_DELETED_COLUMNS} FROM deleted_memories WHERE id = ?",
+                       (memory_id,)).fetchone()
+    return None if row is None else _deleted_from_row(row)
+
+
+def restore_deleted_memory(conn: Any, memory_id: int) -> Memory | None:
+    """Put a memory from the trash back, in one transaction: same id and timestamps, its
+    vector, its versions, and its links where nothing else took their place. None when
+    the trash holds no such memory (restored already, purged, or never deleted)."""
+    with transaction(conn):
+        row = conn.execute(
+            f"SELECT {_MEMORY_COLUMNS}, embedding, versions, links FROM deleted_memories"
+            " WHERE id = ?", (memory_id,)).fetchone()
+        if row is None:
+            return None
+        memory = _memory_from_row(row)
+        conn.execute(f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     tuple(row[:8]))
+        if row[8] is not None:
+            conn.execute(
+                "INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
+                (memory_id, row[8], memory.type))
+        insert_versions(conn, memory_id,
+                        [MemoryVersion(**version) for version in json.loads(row[9])])
+        for name, ids in json.loads(row[10]).items():
+            table, column = _LINKS[name]
+            conn.executemany(f"UPDATE {table} SET {column} = ? WHERE id = ? AND {column} IS NULL",
+                             [(memory_id, link_id) for link_id in ids])
+        conn.execute("DELETE FROM deleted_memories WHERE id = ?", (memory_id,))
+    return memory
+
+
+def purge_deleted_memory(conn: Any, memory_id: int) -> bool:
+    """Delete a memory from the trash for good; False when it is not there."""
+    with transaction(conn):
+        return conn.execute("DELETE FROM deleted_memories WHERE id = ?",
+                            (memory_id,)).rowcount > 0
+
+
+def purge_trash(conn: Any, *, deleted_before: str | None = None) -> int:
+    """Empty the trash (or only what was deleted before the `deleted_before` timestamp, in
+    utc_now's format); returns how many memories were deleted for good."""
+    with transaction(conn):
+        if deleted_before is None:
+            return conn.execute("DELETE FROM deleted_memories").rowcount
+        return conn.execute("DELETE FROM deleted_memories WHERE deleted_at < ?",
+                            (deleted_before,)).rowcount
+
+
+def purge_trash_older_than(conn: Any, days: int) -> int:
+    """The start-up clean-up: what was deleted more than `days` days ago (0: keep all)."""
+    if days <= 0:
+        return 0
+    cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+    return purge_trash(conn, deleted_before=utc_timestamp(cutoff))
 
 
 def get_memory(conn: Any, memory_id: int) -> Memory | None:
@@ -252,6 +382,20 @@ def memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
         rows = conn.execute(f"SELECT {_MEMORY_COLUMNS} FROM memories"
                             f" WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
         found.update((row[0], _memory_from_row(row)) for row in rows)
+    return found
+
+
+def memory_similarities(conn: Any, embedding: np.ndarray, ids: list[int]) -> dict[int, float]:
+    """Cosine similarity of `embedding` to each stored vector among `ids` (≈ 0.3 ms per id:
+    vec0 reads whole chunks; hybrid retrieval uses it only while the vector index loads)."""
+    found: dict[int, float] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = conn.execute(
+            "SELECT memory_id, 1.0 - vec_distance_cosine(embedding, ?) FROM memory_vectors"
+            f" WHERE memory_id IN ({', '.join('?' * len(chunk))})",
+            (vector_to_blob(embedding), *chunk))
+        found.update((row[0], row[1]) for row in rows)
     return found
 
 
@@ -447,6 +591,7 @@ def collection_stats(conn: Any) -> dict:
         "pending_contradictions": count(
             "SELECT count(*) FROM contradictions WHERE status = 'pending'"),
         "cached_embeddings": count("SELECT count(*) FROM embedding_cache"),
+        "deleted_memories": count("SELECT count(*) FROM deleted_memories"),
     }
 
 

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import insights, store
+from . import insights, meta_store, pair_judge, store
 from .config import MEMORY_TYPES
 from .db import transaction
 from .embeddings import EmbeddingService
 from .errors import ValidationError
 from .migrations import EMBEDDING_DIMENSIONS
-from .store import Memory
+from .reembed import BATCH
+from .store import VERSION_CHANGES, Memory, MemoryVersion
 from .validation import NewMemory, parse_new_memory, parse_text
 from .vector_index import VectorIndex
 
@@ -40,7 +41,8 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _DOCUMENT_FIELDS = {"format", "version", "exported_at", "embedding_model", "dimensions",
                     "memories"}
 _MEMORY_FIELDS = {"content", "type", "tags", "metadata", "source", "created_at", "updated_at",
-                  "embedding"}
+                  "embedding", "versions"}
+_VERSION_FIELDS = {"version", "content", "type", "tags", "metadata", "replaced_at", "change"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ImportedMemory:
     created_at: str | None
     updated_at: str | None
     embedding: np.ndarray | None
+    versions: tuple[MemoryVersion, ...] = ()  # its earlier versions (exported with versions=1)
 
 
 @dataclass(frozen=True)
@@ -86,15 +89,24 @@ def all_memories(conn: Any) -> list[Memory]:
 
 
 def build_export(conn: Any, *, model_id: str | None, include_vectors: bool = False,
-                 exported_at: str | None = None) -> dict:
-    """The export document (see docs/API.md); vectors only when asked for."""
-    with store.read_snapshot(conn):  # memories and vectors from one committed state
+                 include_versions: bool = False, exported_at: str | None = None) -> dict:
+    """The export document (see docs/API.md); vectors and earlier versions only when asked
+    for (a file without them still imports: both fields are optional). `model_id` is the
+    running model; the document names it only if the database records it as the maker of
+    every stored vector — during an unfinished re-embed they are a mix, and a null model
+    makes an import embed them again rather than trust them."""
+    # Memories, vectors and versions from one committed state.
+    with store.read_snapshot(conn):
+        if meta_store.get_value(conn, meta_store.VECTORS_MODEL) != model_id:
+            model_id = None
         memories = all_memories(conn)
         vectors: dict[int, list[float]] = {}
         if include_vectors:
             ids, blobs, _ = store.memory_vector_states(conn, [m.id for m in memories])
             vectors = {memory_id: store.blob_to_vector(blob).tolist()
                        for memory_id, blob in zip(ids, blobs)}
+        versions = ({memory.id: store.list_versions(conn, memory.id) for memory in memories}
+                    if include_versions else {})
     items = []
     for memory in memories:
         item = {"content": memory.content, "type": memory.type, "tags": memory.tags,
@@ -102,6 +114,8 @@ def build_export(conn: Any, *, model_id: str | None, include_vectors: bool = Fal
                 "created_at": memory.created_at, "updated_at": memory.updated_at}
         if memory.id in vectors:
             item["embedding"] = vectors[memory.id]
+        if include_versions:
+            item["versions"] = [version.to_dict() for version in versions[memory.id]]
         items.append(item)
     return {"format": FORMAT, "version": VERSION, "exported_at": exported_at or store.utc_now(),
             "embedding_model": model_id, "dimensions": EMBEDDING_DIMENSIONS, "memories": items}
@@ -199,7 +213,53 @@ def _parse_memory(item: Any, settings: Mapping[str, Any],
     created_at = _timestamp(item, "created_at")
     updated_at = _timestamp(item, "updated_at")
     return ImportedMemory(new, source, created_at, updated_at,
-                          _embedding(item.get("embedding"), dimensions))
+                          _embedding(item.get("embedding"), dimensions),
+                          _versions(item.get("versions"), settings))
+
+
+def _versions(value: Any, settings: Mapping[str, Any]) -> tuple[MemoryVersion, ...]:
+    """A memory's earlier versions, each checked like a memory of its own."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _invalid(f"versions must be a list of version objects, not {_shown(value)}.",
+                       "invalid_versions")
+    versions: list[MemoryVersion] = []
+    for index, item in enumerate(value):
+        try:
+            versions.append(_version(item, settings))
+        except ValidationError as error:
+            raise ValidationError(f"versions[{index}]: {error.message}",
+                                  code=error.code) from None
+        if any(earlier.version == versions[-1].version for earlier in versions[:-1]):
+            raise _invalid(f"versions[{index}]: version {versions[-1].version} appears twice.",
+                           "invalid_versions")
+    return tuple(versions)
+
+
+def _version(item: Any, settings: Mapping[str, Any]) -> MemoryVersion:
+    if not isinstance(item, dict):
+        raise _invalid(f"each version must be an object, not {_shown(item)}.", "invalid_versions")
+    unknown = sorted(set(item) - _VERSION_FIELDS)
+    if unknown:
+        raise _invalid(f"Unknown field(s): {', '.join(unknown)}. Allowed: "
+                       f"{', '.join(sorted(_VERSION_FIELDS))}.", "unknown_field")
+    number = item.get("version")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise _invalid(f"version must be a positive whole number (got {_shown(number)}).",
+                       "invalid_versions")
+    change = item.get("change", "edit")
+    if change not in VERSION_CHANGES:
+        raise _invalid(f"change must be one of {', '.join(VERSION_CHANGES)} (got "
+                       f"{_shown(change)}).", "invalid_versions")
+    replaced_at = _timestamp(item, "replaced_at")
+    if replaced_at is None:
+        raise _invalid("replaced_at is required: when this version was replaced.",
+                       "invalid_timestamp")
+    new = parse_new_memory({key: item[key] for key in ("content", "type", "tags", "metadata")
+                            if key in item}, settings)
+    return MemoryVersion(version=number, content=new.content, type=new.type, tags=new.tags,
+                         metadata=new.metadata, replaced_at=replaced_at, change=change)
 
 
 def _timestamp(item: Mapping[str, Any], name: str) -> str | None:
@@ -244,21 +304,23 @@ def _embedding(value: Any, dimensions: int | None) -> np.ndarray | None:
 
 # -- import: merging -----------------------------------------------------------------------
 def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingService,
-                 settings: Mapping[str, Any], vector_index: VectorIndex | None = None
-                 ) -> ImportResult:
-    """Add the document's memories in one transaction, skipping any whose content equals
-    (up to whitespace) or nearly duplicates an existing memory or an earlier one in the file.
+                 settings: Mapping[str, Any], vector_index: VectorIndex | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ImportResult:
+    """Add the document's memories, with their earlier versions, in one transaction,
+    skipping any whose content equals (up to whitespace) or nearly duplicates an existing
+    memory or an earlier one in the file.
 
     The file's vectors are used only when they come from this model at this width;
-    otherwise (and for memories without one) the contents are embedded here, in batches,
-    before the write lock is taken."""
+    otherwise (and for memories without one) the contents are embedded here, in batches
+    (`progress(done, total)` after each), before the write lock is taken."""
     same_model = (document.embedding_model == embeddings.model_id
                   and document.dimensions == EMBEDDING_DIMENSIONS)
     missing = [i for i, memory in enumerate(document.memories)
                if not same_model or memory.embedding is None]
     vectors = [memory.embedding if same_model else None for memory in document.memories]
     if missing:
-        computed = embeddings.embed_many(document.memories[i].new.content for i in missing)
+        computed = _embed_in_batches(
+            embeddings, [document.memories[i].new.content for i in missing], progress)
         for row, i in enumerate(missing):
             vectors[i] = computed[row]
     threshold = settings["duplicate_threshold"]
@@ -273,7 +335,8 @@ def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingSe
             existing_id, similarity = seen_contents.get(normalized), 1.0
             if existing_id is None:
                 existing_id, similarity = _nearest_duplicate(
-                    conn, vector, threshold, settings, vector_index, added_ids, added_vectors)
+                    conn, vector, content, threshold, settings, vector_index, added_ids,
+                    added_vectors)
             if existing_id is not None:
                 skipped.append({"index": index, "content": content,
                                 "existing_id": existing_id,
@@ -283,6 +346,7 @@ def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingSe
                 conn, content=content, type=memory.new.type, tags=memory.new.tags,
                 embedding=vector, source=memory.source, metadata=memory.new.metadata,
                 created_at=memory.created_at, updated_at=memory.updated_at)
+            store.insert_versions(conn, stored.id, memory.versions)
             seen_contents[normalized] = stored.id
             added_ids.append(stored.id)
             added_vectors.append(_unit(vector))
@@ -290,25 +354,49 @@ def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingSe
                         reembedded=bool(missing))
 
 
-def _nearest_duplicate(conn: Any, vector: np.ndarray, threshold: float,
+def _embed_in_batches(embeddings: EmbeddingService, texts: list[str],
+                      progress: Callable[[int, int], None] | None) -> np.ndarray:
+    if progress is None:
+        return embeddings.embed_many(texts)
+    progress(0, len(texts))
+    parts = []
+    for start in range(0, len(texts), BATCH):
+        parts.append(embeddings.embed_many(texts[start:start + BATCH]))
+        progress(start + len(parts[-1]), len(texts))
+    return np.concatenate(parts)
+
+
+def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: float,
                        settings: Mapping[str, Any], vector_index: VectorIndex | None,
                        added_ids: list[int], added_vectors: list[np.ndarray]
                        ) -> tuple[int | None, float]:
-    """The memory `vector` duplicates, and how closely: among those stored before the import
-    (the same rule as adding one), then among those this import has added (the index sees
-    only committed memories, so they are compared here)."""
+    """The memory `content` (embedded as `vector`) duplicates, and how closely: among those
+    stored before the import (the same rule as adding one), then among those this import
+    has added (the index sees only committed memories, so they are compared here).
+
+    Skipping loses the memory, so only pairs at or above `threshold` count, and never one
+    the pair classifier calls a contradiction (or a swapped value): "My shoe size is 42."
+    is imported next to "My shoe size is 39."."""
+    # Rewordings below the threshold are not skipped: reworded_duplicate = threshold.
+    thresholds = replace(insights.pair_thresholds(settings), duplicate=threshold,
+                         reworded_duplicate=threshold)
     findings = insights.find_related(
         conn, vector, duplicate_threshold=threshold,
         contradiction_threshold=settings["contradiction_threshold"], limit=1,
-        index=vector_index)
+        index=vector_index, content=content, thresholds=thresholds)
     best_id, best = None, -1.0
     if findings.duplicates:
         best_id, best = findings.duplicates[0].memory.id, findings.duplicates[0].similarity
     if added_vectors:
         similarities = np.stack(added_vectors) @ _unit(vector)
-        row = int(np.argmax(similarities))
-        if similarities[row] >= threshold and similarities[row] > best:
-            best_id, best = added_ids[row], float(similarities[row])
+        for row in np.argsort(-similarities):
+            if similarities[row] < threshold or similarities[row] <= best:
+                break
+            added = store.get_memory(conn, added_ids[row])
+            if pair_judge.classify(added.content, content, float(similarities[row]),
+                                   thresholds).label == "duplicate":
+                best_id, best = added_ids[row], float(similarities[row])
+                break
     return best_id, best
 
 

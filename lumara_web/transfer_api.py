@@ -8,7 +8,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from . import store, transfer
 from .errors import ValidationError
-from .web_context import StreamedBodyLimit, get_db, json_body, lumara
+from .reembed_api import reembed_job
+from .web_context import get_db, json_body, lumara
 
 bp = Blueprint("transfer", __name__, url_prefix="/api")
 
@@ -26,6 +27,7 @@ def export_memories():
         return _download(text, "text/markdown; charset=utf-8", exported_at, "md")
     document = transfer.build_export(get_db(), model_id=services.embeddings.model_id,
                                      include_vectors=request.args.get("vectors") == "1",
+                                     include_versions=request.args.get("versions") == "1",
                                      exported_at=exported_at)
     return _download(json.dumps(document, ensure_ascii=False), "application/json",
                      exported_at, "json")
@@ -34,21 +36,18 @@ def export_memories():
 @bp.post("/import")
 def import_memories():
     services = lumara()
-    _allow_body_of(transfer.MAX_IMPORT_BYTES)
+    # A whole export, far above the app-wide request limit (see transfer.MAX_IMPORT_BYTES).
+    # Nothing has been read yet, and every body limit is read when the body is.
+    request.max_content_length = transfer.MAX_IMPORT_BYTES
     document = transfer.parse_import(json_body(), services.settings)
-    result = transfer.apply_import(get_db(), document, embeddings=services.embeddings,
-                                   settings=services.settings,
-                                   vector_index=services.memories.vector_index)
+    # A large import from another model re-embeds its memories here; GET /api/reembed
+    # shows how far it is.
+    with reembed_job().reporting("import") as progress:
+        result = transfer.apply_import(get_db(), document, embeddings=services.embeddings,
+                                       settings=services.settings,
+                                       vector_index=services.memories.vector_index,
+                                       progress=progress)
     return jsonify(result.to_dict())
-
-
-def _allow_body_of(limit: int) -> None:
-    """This route takes a whole export, far above the app-wide request limit (see
-    transfer.MAX_IMPORT_BYTES). Nothing has been read yet, so the limit can still change;
-    a chunked body was already wrapped at the app-wide limit and is re-wrapped here."""
-    request.max_content_length = limit
-    if isinstance(request.stream, StreamedBodyLimit):
-        request.stream = StreamedBodyLimit(request.input_stream, limit)
 
 
 def _download(body: str, mimetype: str, exported_at: str, extension: str) -> Response:

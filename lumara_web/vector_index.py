@@ -173,6 +173,13 @@ class ExactVectors:
         positions = _top_k(scores, k)
         return self._ids[positions], scores[positions]
 
+    def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        rows = {memory_id: self._row[memory_id] for memory_id in ids if memory_id in self._row}
+        if not rows:
+            return {}
+        scores = self._matrix[list(rows.values())] @ query
+        return dict(zip(rows, scores.tolist()))
+
 
 def _faiss() -> Any:
     import faiss
@@ -283,6 +290,13 @@ class IvfVectors:
             if found.sum() >= wanted or params.nprobe >= self.index.nlist:
                 return ids[0][found], scores[0][found]
             nprobe *= 4
+
+    def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        # The hashtable direct map (build_ivf) finds each vector without a scan.
+        present = [memory_id for memory_id in ids
+                   if 0 <= memory_id < len(self._type_of) and self._type_of[memory_id]]
+        return {memory_id: float(self.index.reconstruct(memory_id) @ query)
+                for memory_id in present}
 
 
 def _centroid_fit(quantizer: Any, sample: np.ndarray) -> float:
@@ -417,6 +431,15 @@ class VectorIndex:
                 return []
             ids, scores = vectors.search(query, k, code)
         return list(zip(ids.tolist(), scores.tolist()))
+
+    def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float] | None:
+        """Cosine similarity of `query` to each of the memories `ids` that exist (hybrid
+        retrieval scores keyword hits the vector top-k left out); None while loading."""
+        query = _normalized(query)[0]
+        with self._lock:
+            if not self._refresh_locked(wait=False):
+                return None
+            return self._vectors.similarities(query, ids)
 
     def stats(self) -> dict:
         with self._lock:

@@ -7,6 +7,7 @@ import urllib.parse
 from flask import Blueprint, jsonify, render_template
 
 from . import __version__, db, security, store
+from .reembed_api import reembed_job
 from .security import is_loopback
 from .web_context import get_db, lumara
 
@@ -46,6 +47,9 @@ def health_report() -> dict:
                      "problems": services.startup_problems},
         "embedder": embedder,
         "chat_model": chat,
+        # Re-embedding (started at start-up when the model changed): searches meanwhile
+        # compare against a mix of old and new vectors.
+        "reembed": reembed_job().status(),
     }
 
 

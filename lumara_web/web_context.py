@@ -4,7 +4,7 @@ process-wide services created once by create_app."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -73,11 +73,23 @@ class StreamedBodyLimit(LimitedStream):
     """A body sent without Content-Length (chunked), capped at MAX_CONTENT_LENGTH. Werkzeug's
     own cap stops reading at the limit without looking further, so a 1.2 MB body was read as
     its first megabyte: `{"content": "..."}`, padding, then garbage was saved (201). This
-    one looks one byte past the limit and refuses the body (413) if it goes on."""
+    one looks one byte past the limit and refuses the body (413) if it goes on.
 
-    def __init__(self, body, limit: int):
-        super().__init__(body, limit, is_max=True)
+    The limit is the request's max_content_length as it is when the body is read, so a
+    route that takes larger bodies (/api/import) only sets its own limit first."""
+
+    def __init__(self, body, limit: Callable[[], int]):
+        self._limit_now = limit
+        super().__init__(body, 0, is_max=True)
         self.body = body
+
+    @property
+    def limit(self) -> int:
+        return self._limit_now()
+
+    @limit.setter
+    def limit(self, _value: int) -> None:
+        pass  # LimitedStream.__init__ sets one; the request's own is read instead
 
     def readall(self) -> bytes:
         data = super().readall()
@@ -88,7 +100,8 @@ class StreamedBodyLimit(LimitedStream):
 
 def limit_streamed_bodies() -> None:
     """For every endpoint (json_body reads through request.stream); nothing is read here."""
-    limit = request.max_content_length
-    if (request.content_length is None and limit is not None
+    if (request.content_length is None and request.max_content_length is not None
             and request.environ.get("wsgi.input_terminated")):
-        request.stream = StreamedBodyLimit(request.input_stream, limit)
+        # Bodies are read within their request, where `request` is this one.
+        request.stream = StreamedBodyLimit(request.input_stream,
+                                           lambda: request.max_content_length)

@@ -1,6 +1,8 @@
-// Lumara's page: wires the chat, the memories panel, the review queue and the status banner.
+// Lumara's page: wires the chat, the memories panel, the review queue, the status banner
+// and the Data panel.
 
 import {initChat} from "./js/chat.js";
+import {initData} from "./js/data.js";
 import {bus, narrowScreen} from "./js/dom.js";
 import {initMemories} from "./js/memories.js";
 import "./js/page_load.js";
@@ -68,3 +70,4 @@ initMemories();
 initReview();
 initChat(health);
 initStatus(health);
+initData(health);

@@ -395,7 +395,9 @@ def test_delete_removes_the_memory_and_its_vector(client, app):
     response = client.delete(f"/api/memories/{doomed['id']}")
 
     assert response.status_code == 200
-    assert response.get_json() == {"deleted": doomed}
+    assert response.get_json() == {
+        "deleted": doomed,
+        "undo": {"method": "POST", "url": f"/api/trash/{doomed['id']}/restore"}}
     missing = client.get(f"/api/memories/{doomed['id']}")
     assert missing.status_code == 404
     assert missing.get_json()["error"]["code"] == "memory_not_found"

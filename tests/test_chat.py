@@ -263,12 +263,14 @@ def test_opposite_words_are_a_contradiction_whichever_memory_came_first(
 
 @pytest.mark.parametrize("contradicts", [True, False])
 def test_without_cues_the_model_judges_a_candidate(services, chat, conn, engine, contradicts):
-    blue = remember(services, conn, "My favourite colour is blue.")
-    statement = "My favourite colour is green."
+    services.settings["contradiction_model_judge"] = True  # off by default (docs/QUALITY.md)
+    # A swapped word with no cue (colours would be one: a different value in one slot).
+    blue = remember(services, conn, "My favourite sport is tennis.")
+    statement = "My favourite sport is football."
     assert 0.70 <= cosine(services, blue.content, statement) < 0.85
-    engine.enqueue({"content": statement, "tags": ["colours"]}, "extract")
+    engine.enqueue({"content": statement, "tags": ["sport"]}, "extract")
     engine.enqueue({"contradicts": contradicts, "confidence": 0.9,
-                    "explanation": "Different favourite colours."}, "judge")
+                    "explanation": "Different favourite sports."}, "judge")
     events = turn(chat, conn, statement)
 
     [judged] = requests_for(engine, "judge")
@@ -276,7 +278,7 @@ def test_without_cues_the_model_judges_a_candidate(services, chat, conn, engine,
     if contradicts:
         found = one(events, "contradiction")
         assert found["verdict"] == {"contradicts": True, "confidence": 0.9, "source": "model",
-                                    "explanation": "Different favourite colours."}
+                                    "explanation": "Different favourite sports."}
         assert len(review_store.list_contradictions(conn)) == 1
     else:
         assert kinds(events)[-1] == "memory_saved"

@@ -1,6 +1,6 @@
 """Every edit keeps the previous version: GET /api/memories/<id>/history and
 POST /api/memories/<id>/restore, end to end with the FakeEmbedder, plus the store rules
-(versions written in the update's transaction, cascaded away with the memory)."""
+(versions written in the update's transaction, kept in the trash with a deleted memory)."""
 
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def test_restore_without_json_is_415(client):
 
 
 # -- deletion ---------------------------------------------------------------------------
-def test_deleting_a_memory_deletes_its_versions(client, app):
+def test_deleting_a_memory_moves_its_versions_to_the_trash(client, app):
     memory = add(client, OLD_TEXT)["memory"]
     patch(client, memory["id"], content=NEW_TEXT)
     assert client.delete(f"/api/memories/{memory['id']}").status_code == 200
@@ -224,6 +224,10 @@ def test_deleting_a_memory_deletes_its_versions(client, app):
         assert conn.execute("SELECT count(*) FROM memory_versions").fetchone()[0] == 0
     finally:
         conn.close()
+    # Undoing the delete brings the history back with the memory.
+    assert client.post(f"/api/trash/{memory['id']}/restore").status_code == 201
+    versions = history(client, memory["id"])["versions"]
+    assert [(v["version"], v["content"]) for v in versions] == [(1, OLD_TEXT)]
 
 
 # -- store ------------------------------------------------------------------------------

@@ -262,3 +262,66 @@ def test_a_chunked_import_may_exceed_the_app_wide_limit_but_not_its_own(make_cli
     assert post_chunked(raw) == 200
     monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", 1000)
     assert post_chunked(raw) == 413
+
+
+def history_of(client, memory_id):
+    response = client.get(f"/api/memories/{memory_id}/history")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["versions"]
+
+
+def test_earlier_versions_round_trip_when_asked_for(make_client):
+    source = make_client("a")
+    memory = add(source, FACT, type="experience", tags=["sea"])
+    assert source.patch(f"/api/memories/{memory['id']}", json={"content": OTHER}).status_code == 200
+    assert source.patch(f"/api/memories/{memory['id']}",
+                        json={"tags": ["sea", "lab"]}).status_code == 200
+    versions = history_of(source, memory["id"])
+    assert [v["version"] for v in versions] == [2, 1] and versions[1]["content"] == FACT
+
+    assert "versions" not in export(source).get_json()["memories"][0]  # only when asked for
+    body = export(source, versions="1").get_json()
+    assert body["version"] == 1  # an optional field: files without it still import
+    assert body["memories"][0]["versions"] == versions
+
+    target = make_client("b")
+    assert import_(target, body)["imported"] == 1
+    [imported] = listed(target)
+    assert (imported["content"], imported["tags"]) == (OTHER, ["sea", "lab"])
+    assert history_of(target, imported["id"]) == versions
+    # A later edit continues the numbering, and an old version can be restored.
+    assert target.patch(f"/api/memories/{imported['id']}",
+                        json={"content": THIRD}).status_code == 200
+    assert [v["version"] for v in history_of(target, imported["id"])] == [3, 2, 1]
+    restored = target.post(f"/api/memories/{imported['id']}/restore", json={"version": 1})
+    assert restored.status_code == 200 and restored.get_json()["memory"]["content"] == FACT
+
+    # Imported again, the memory is a duplicate: skipped, its versions not added twice.
+    assert import_(source, body)["imported"] == 0
+    assert history_of(source, memory["id"]) == versions
+
+
+@pytest.mark.parametrize("version, code, where", [
+    ({"version": 0}, "invalid_versions", "version must be"),
+    ({"version": 1}, "invalid_versions", "version 1 appears twice"),
+    ({"change": "undo"}, "invalid_versions", "change must be"),
+    ({"replaced_at": "yesterday"}, "invalid_timestamp", "replaced_at"),
+    ({"replaced_at": None}, "invalid_timestamp", "replaced_at is required"),
+    ({"tags": "sea"}, "invalid_tags", "tags"),
+    ({"content": "  "}, "empty_content", "content"),
+    ({"colour": "blue"}, "unknown_field", "colour"),
+])
+def test_each_version_is_validated_and_a_bad_one_imports_nothing(make_client, version, code,
+                                                                  where):
+    client = make_client("a")
+    good = {"version": 1, "content": OTHER, "type": "knowledge", "tags": [], "metadata": {},
+            "replaced_at": "2026-01-02T03:04:05Z", "change": "edit"}
+    bad = {**good, "version": 2, **version}
+    body = document({"content": THIRD},
+                    {"content": FACT, "versions": [good, {k: v for k, v in bad.items()
+                                                          if v is not None}]})
+    error = import_(client, body, status=400)["error"]
+    assert error["code"] == code, error
+    assert error["message"].startswith("memories[1]: versions[1]: "), error
+    assert where in error["message"] and "Nothing was imported" in error["message"]
+    assert listed(client) == []

@@ -1,15 +1,19 @@
 // The memories panel: newest-first list with paging, semantic search, type filters, the add
-// form (with the duplicate check first), inline edit, delete with confirmation.
+// form (with the duplicate check first), inline edit, delete with confirmation; an Undo toast
+// after each edit and delete, each memory's history, and the trash (trash.js).
 
-import {del, get, patch, post} from "./api.js";
+import {api, del, get, patch, post} from "./api.js";
 import {TYPE_NAMES, ago, announce, bus, fullDate, h, icon, parseTags, percent, truncate,
         typeSelect} from "./dom.js";
-import {confirmDialog, errorBox} from "./ui.js";
+import {openHistory} from "./memory_history.js";
+import {closeTrash, initTrash} from "./trash.js";
+import {closeOnEscape, confirmDialog, errorBox, toast} from "./ui.js";
 
 const PAGE = 30;
 const SEARCH_K = 25;
 const DEBOUNCE_MS = 300;
 const COLLAPSE_OVER = 200;
+const UNDO_MS = 12000; // long enough to reach the toast's Undo with the keyboard
 
 const $ = (id) => document.getElementById(id);
 let list, searchField, clearButton, summary, moreButton, countEl, listError;
@@ -51,11 +55,13 @@ export function initMemories() {
   }
   moreButton.addEventListener("click", () => loadList({more: true}));
   initAddForm();
+  initTrash();
 
   bus.on("memory:added", (memory) => insertMemory(memory));
   bus.on("memory:removed", (id) => removeMemory(id));
   bus.on("memory:updated", (memory) => replaceMemory(memory));
   bus.on("memory:show", (id) => showMemory(id));
+  bus.on("memories:reload", () => (state.query ? runSearch() : loadList()));  // after an import
   bus.on("health", (report) => {
     // The first list may have failed while the server was starting: try again.
     if (report.status === "ok" && !state.loaded && !state.loading) loadList();
@@ -246,6 +252,10 @@ function renderView(item, memory, similarity = item.similarity) {
                      memory.tags.map((tag) => h("li", {class: "tag", text: `#${tag}`}))));
   }
   foot.append(h("div", {class: "memory-actions"},
+    h("button", {type: "button", class: "btn btn-quiet", testid: "memory-history",
+                 "aria-label": `History of memory: ${truncate(memory.content, 60)}`,
+                 on: {click: (event) => showHistory(item, event.currentTarget)}},
+      icon("memory"), "History"),
     h("button", {type: "button", class: "btn btn-quiet", testid: "memory-edit",
                  "aria-label": `Edit memory: ${truncate(memory.content, 60)}`,
                  on: {click: () => startEdit(item)}}, icon("edit"), "Edit"),
@@ -294,12 +304,9 @@ function startEdit(item) {
     item.querySelector("[data-testid='memory-edit']")?.focus();
   };
   cancel.addEventListener("click", close);
+  closeOnEscape(form, close);
   form.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      close();
-    } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       form.requestSubmit();
     }
@@ -338,7 +345,7 @@ function startEdit(item) {
                                   `(${percent(hits[0].similarity)}).`}));
       }
       item.querySelector("[data-testid='memory-edit']")?.focus();
-      announce("Memory saved.");
+      offerUndo("Saved", data.memory);
     } catch (error) {
       save.disabled = false;
       feedback.replaceChildren(errorBox(error.message, "memory-error"));
@@ -355,13 +362,15 @@ async function deleteMemory(item, button) {
   const memory = item.memory;
   const yes = await confirmDialog({
     title: "Delete this memory?",
-    message: "Lumara will forget it for good.",
+    message: "Lumara will forget it. Until you delete it forever, you can restore it from " +
+             "Recently deleted.",
     detail: truncate(memory.content, 240),
     okLabel: "Delete",
   });
   if (!yes) return;
+  let undo = null;
   try {
-    await del(`/api/memories/${memory.id}`);
+    undo = (await del(`/api/memories/${memory.id}`)).undo;
   } catch (error) {
     if (error.status !== 404) {
       item.querySelector(".form-feedback, .memory-error")?.remove();
@@ -372,8 +381,77 @@ async function deleteMemory(item, button) {
   }
   const next = item.nextElementSibling || item.previousElementSibling;
   removeMemory(memory.id);
-  announce("Memory deleted.");
   (next && next.matches(".memory") ? next : searchField).focus({preventScroll: true});
+  if (!undo) {
+    announce("Memory deleted.");
+    return;
+  }
+  toast("Memory deleted", {
+    timeout: UNDO_MS,
+    action: {
+      label: "Undo",
+      testid: "toast-undo",
+      async run(handle) {
+        try {
+          const data = await api(undo.method, undo.url);
+          bus.emit("memory:added", data.memory);
+          handle.update("Memory restored");
+          focusMemory(data.memory.id);
+        } catch (error) {
+          handle.update(error.message, {error: true});
+        }
+      },
+    },
+  });
+}
+
+// ---- undo an edit, history --------------------------------------------------------------
+
+/** A toast whose Undo brings back the version the change to `saved` replaced. */
+function offerUndo(text, saved) {
+  toast(text, {
+    timeout: UNDO_MS,
+    action: {
+      label: "Undo",
+      testid: "toast-undo",
+      async run(handle) {
+        try {
+          const {versions} = await get(`/api/memories/${saved.id}/history`);
+          // The version this change made (same timestamp); else the newest.
+          const version = versions.find((v) => v.replaced_at === saved.updated_at) || versions[0];
+          if (!version) throw new Error("There is no earlier version to go back to.");
+          const data = await post(`/api/memories/${saved.id}/restore`,
+                                  {version: version.version});
+          bus.emit("memory:updated", data.memory);
+          handle.update("Change undone");
+          focusMemory(saved.id);
+        } catch (error) {
+          handle.update(error.message, {error: true});
+        }
+      },
+    },
+  });
+}
+
+async function showHistory(item, button) {
+  const id = item.memory.id;
+  item.querySelector(".memory-error")?.remove();
+  try {
+    await openHistory(id, async (version) => {
+      const data = await post(`/api/memories/${id}/restore`, {version});
+      bus.emit("memory:updated", data.memory);
+      offerUndo(`Version ${version} restored`, data.memory);
+    });
+  } catch (error) {
+    item.append(errorBox(`Could not load the history: ${error.message}`, "memory-error"));
+    button.focus();
+  }
+}
+
+/** Put the focus on a memory in the list (after an undo took away the toast's button). */
+function focusMemory(id) {
+  const item = list.querySelector(`[data-testid="memory-item"][data-id="${id}"]`);
+  item?.focus({preventScroll: true});
 }
 
 function syncState(memory) {
@@ -383,18 +461,33 @@ function syncState(memory) {
 
 // ---- changes from elsewhere (chat, suggestions, contradictions, undo) -----------------
 
+/** Newest first, as the server lists them: by created_at, then id. */
+function isNewer(a, b) {
+  return a.created_at === b.created_at ? a.id > b.id : a.created_at > b.created_at;
+}
+
 function insertMemory(memory) {
   if (state.items.some((m) => m.id === memory.id)) return;
   const fits = !state.type || state.type === memory.type;
+  // Its place in the list: a new memory goes first, a restored one back where it was.
+  let index = state.items.findIndex((m) => isNewer(memory, m));
+  const unloaded = index < 0 && state.items.length < state.total; // comes with "Load more"
+  if (index < 0) index = state.items.length;
+  const next = state.items[index];
   if (fits) {
-    state.items.unshift(memory);
+    if (!unloaded) state.items.splice(index, 0, memory);
     state.total += 1;
   }
   if (!state.type) setCount(state.total);
   else refreshCount();
   if (state.searching || state.query || !fits) return; // shown when the list is back
-  list.querySelector(".list-empty")?.remove();
-  list.prepend(memoryItem(memory));
+  if (!unloaded) {
+    list.querySelector(".list-empty")?.remove();
+    const nextItem = next &&
+      list.querySelector(`[data-testid="memory-item"][data-id="${next.id}"]`);
+    if (nextItem) nextItem.before(memoryItem(memory));
+    else list.append(memoryItem(memory));
+  }
   renderListChrome();
 }
 
@@ -429,6 +522,7 @@ async function refreshCount() {
 /** Scroll to a memory (from a receipt link) and highlight it, loading it if need be. */
 async function showMemory(id) {
   bus.emit("view", "memories");
+  closeTrash({focus: false});
   let item = list.querySelector(`[data-testid="memory-item"][data-id="${id}"]`);
   if (!item && (state.query || state.searching || state.type)) {
     await clearSearch();

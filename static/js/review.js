@@ -3,7 +3,7 @@
 
 import {get, post} from "./api.js";
 import {announce, bus, fullDate, h, percent, truncate} from "./dom.js";
-import {errorBox, isModalOpen, openModal} from "./ui.js";
+import {closeOnEscape, errorBox, isModalOpen, openModal} from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -119,13 +119,7 @@ function startEdit(item, suggestion) {
     item.querySelector("[data-testid='suggestion-edit']")?.focus();
   };
   cancel.addEventListener("click", close);
-  form.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      close();
-    }
-  });
+  closeOnEscape(form, close);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const content = field.value.trim();

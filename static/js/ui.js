@@ -172,6 +172,17 @@ export function toast(text, {action, timeout = 9000, error = false} = {}) {
   return handle;
 }
 
+/** Esc inside an inline form runs close(), and goes no further (a dialog, the search field
+ * or the conversation drawer would otherwise react to the same key). */
+export function closeOnEscape(form, close) {
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();
+    event.stopPropagation();
+    close();
+  });
+}
+
 /** An inline error message (role=alert) with a test id. */
 export function errorBox(message, testid, className = "memory-error") {
   return h("div", {class: className, role: "alert", testid}, message);

@@ -221,9 +221,11 @@ def test_memories_and_answers_never_run_as_html(site, page):
     site.api.add_memory(SCRIPT, type="method")
     site.engine.enqueue(f"Look: {IMG} {SCRIPT} {LINK} and "
                         '<a href="javascript:window.__xss=1">this</a>.')
-    note = "My note is <img src=x onerror=window.__xss=1>."
+    # Notes that share few words with the memories above (else they are their duplicates).
+    note = "My note is <svg onload=window.__xss=1> about the garden shed."
     site.engine.enqueue({"content": note, "tags": ["notes"]}, "extract")
-    site.engine.enqueue({"content": "My note is <script>window.__xss=1</script>.",
+    site.engine.enqueue({"content": "The bike repair manual reads <script>window.__xss=1"
+                                    "</script> on page four.",
                          "tags": ["notes"]}, "extract")
     site.open(page)
     expect(by(page, "memory-list")).to_contain_text(SCRIPT)  # shown as text
@@ -236,7 +238,7 @@ def test_memories_and_answers_never_run_as_html(site, page):
     expect(by(answer, "message-body")).to_contain_text("<script>window.__xss=1</script>")
     ask(page, note)  # saved: a toast names it, the list shows it
     expect(by(page, "toast").filter(has_text="Saved").last).to_contain_text(
-        "<img src=x onerror=window.__xss=1>")
+        "<svg onload=window.__xss=1>")
     ask(page, "I think my note is <script>window.__xss=1</script>.")  # a suggestion
     expect(by(page, "suggestion-item")).to_contain_text("<script>")
     by(page, "memory-search").fill("img onerror window")

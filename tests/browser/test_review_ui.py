@@ -149,7 +149,8 @@ def test_tab_stays_inside_the_contradiction_dialog_and_escape_restores_focus(sit
     assert pending["status"] == "pending"
 
 
-def test_a_contradiction_with_markup_in_it_is_shown_as_text(site, page):
+def test_a_contradiction_with_markup_in_it_is_shown_as_text(lumara, page):
+    site = lumara(contradiction_model_judge=True)  # the model's explanation is the payload
     payload = "<script>window.__xss=1</script>"
     site.api.add_memory(f"My favourite colour is deep blue {payload}")
     statement = f"My favourite colour is light green {payload}"  # cosine 0.82: a candidate

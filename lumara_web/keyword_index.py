@@ -1,0 +1,92 @@
+"""Keyword search over the memories: the SQLite FTS5 index `memory_keywords` (migration
+m006), ranked by BM25. The other half of hybrid retrieval (retrieval.py fuses the two).
+
+The user's text is never passed to FTS5 as query syntax: it is cut into words, common
+function words are dropped, and each remaining word is quoted as a string, joined by OR.
+Quotes, `*`, `^`, `:`, `-`, parentheses and the words NEAR/AND/OR/NOT in the text are then
+plain characters or quoted words, so no input can make the query fail.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Words in almost every question or memory ("what", "my", "does"): they match thousands of
+# rows, cost the most to rank and add nothing BM25 would not already weigh near zero. A
+# short fixed list of English function words (not tuned on any evaluation data).
+STOP_WORDS = frozenset("""
+a about after again all also am an and any are as at be been before being but by can could
+did do does doing done for from get got had has have having he her here hers him his how i
+if in into is it its me mine my myself no nor not of off on once only or our ours ourselves
+out over own same she should so some such than that the their theirs them then there these
+they this those to too under until up very was we were what when where which while who whom
+why will with would you your yours yourself
+""".split())
+# Most distinct words a query keeps: a long chat message (up to 8,000 characters) would
+# otherwise become a query of hundreds of OR terms; the first 32 carry the question.
+MAX_QUERY_TERMS = 32
+# \w is Unicode-aware: accented and non-Latin words stay whole (the tokenizer folds them).
+_WORD = re.compile(r"\w+")
+
+
+def query_terms(text: str) -> list[str]:
+    """The searchable words of `text`, lowercased, in order, without repeats or stop words."""
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        word = word.strip("_")
+        if not word or word in STOP_WORDS or word in terms:
+            continue
+        if len(word) == 1 and not word.isdigit():
+            continue  # single letters ("s" of "grandma's") match nearly everything
+        terms.append(word)
+        if len(terms) == MAX_QUERY_TERMS:
+            break
+    return terms
+
+
+def _quoted(term: str) -> str:
+    # A \w+ word holds no double quote, so wrapping it in quotes cannot break out of them.
+    return f'"{term}"'
+
+
+def match_expression(text: str) -> str | None:
+    """An FTS5 MATCH expression for `text` (quoted words joined by OR), or None when no
+    searchable word is left."""
+    terms = query_terms(text)
+    return " OR ".join(map(_quoted, terms)) if terms else None
+
+
+def distinctive_terms(conn: Any, terms: list[str], max_matches: int) -> list[str]:
+    """The terms that match at most `max_matches` memories. A word many memories share
+    ("soup" among hundreds of recipes) fills a keyword ranking with ties that only
+    memory length breaks, and cannot tell the one meant from the rest; the vector ranking
+    already weighs such topical words. Each count stops at max_matches + 1."""
+    return [term for term in terms if conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM memory_keywords WHERE memory_keywords MATCH ?"
+        " LIMIT ?)", (_quoted(term), max_matches + 1)).fetchone()[0] <= max_matches]
+
+
+def search(conn: Any, text: str, *, limit: int, type: str | None = None,
+           max_matches: int | None = None) -> list[tuple[int, float]]:
+    """(memory id, BM25 score) of the `limit` memories whose words best match `text`, best
+    first (FTS5's bm25() is lower for better matches: the score returned is its negation,
+    higher = better). With `max_matches`, only words that match at most that many memories
+    count (distinctive_terms). Empty when the text has no searchable word."""
+    terms = query_terms(text)
+    if max_matches is not None:
+        terms = distinctive_terms(conn, terms, max_matches)
+    if not terms or limit <= 0:
+        return []
+    expression = " OR ".join(map(_quoted, terms))
+    if type:
+        rows = conn.execute(
+            "SELECT k.rowid, -k.rank FROM memory_keywords AS k"
+            " JOIN memories AS m ON m.id = k.rowid"
+            " WHERE memory_keywords MATCH ? AND m.type = ? ORDER BY k.rank LIMIT ?",
+            (expression, type, limit))
+    else:
+        rows = conn.execute(
+            "SELECT rowid, -rank FROM memory_keywords WHERE memory_keywords MATCH ?"
+            " ORDER BY rank LIMIT ?", (expression, limit))
+    return [(row[0], row[1]) for row in rows]
