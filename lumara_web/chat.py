@@ -227,17 +227,24 @@ class ChatService:
         if proposal.confidence < settings["extraction_suggest_confidence"]:
             return
         findings = self.memories.check(conn, proposal.content)
-        if findings.duplicates:
+        close = [hit for hit in findings.duplicates
+                 if hit.similarity >= settings["duplicate_threshold"]]
+        if close:
             yield {"type": "memory_exists", "proposal": proposal.to_dict(),
-                   "existing": findings.duplicates[0].to_dict()}
+                   "existing": close[0].to_dict()}
             return
-        if proposal.confidence < settings["extraction_save_confidence"]:
+        reasons = list(proposal.reasons)
+        if findings.duplicates:
+            # A rewording by the words (cosine below the duplicate threshold): likely the
+            # same fact, but dropping a new one would lose it for good — the user decides.
+            reasons.append(f"may repeat memory {findings.duplicates[0].memory.id}")
+        if findings.duplicates or proposal.confidence < settings["extraction_save_confidence"]:
             suggestion = review_store.add_suggestion(
                 conn, content=proposal.content, type=proposal.type, tags=proposal.tags,
                 confidence=proposal.confidence, conversation_id=conversation_id,
                 message_id=message_id)
             yield {"type": "memory_suggested", "suggestion": suggestion.to_dict(),
-                   "reasons": proposal.reasons}
+                   "reasons": reasons}
             return
         memory, findings = self.memories.add(
             conn, NewMemory(content=proposal.content, type=proposal.type, tags=proposal.tags,
@@ -249,7 +256,8 @@ class ChatService:
             if stop.is_set():
                 return
             verdict = self.judge.judge(memory.content, candidate.memory.content, stop,
-                                       use_model=settings["contradiction_model_judge"])
+                                       use_model=settings["contradiction_model_judge"],
+                                       classified=findings.verdicts.get(candidate.memory.id))
             if not verdict.contradicts or \
                     verdict.confidence < settings["contradiction_judge_confidence"]:
                 continue

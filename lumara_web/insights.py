@@ -167,9 +167,14 @@ class ContradictionJudge:
         return messages + [{"role": "user", "content": f"A: {existing}\nB: {new}"}]
 
     def judge(self, new: str, existing: str, stop: threading.Event | None = None, *,
-              use_model: bool = True) -> Verdict:
+              use_model: bool = True, classified: PairVerdict | None = None) -> Verdict:
         """`use_model` False: the cues alone (the contradiction_model_judge setting; the
-        135M model found none of the measured contradictions, docs/QUALITY.md)."""
+        135M model found none of the measured contradictions, docs/QUALITY.md).
+        `classified`: the classifier's verdict on the pair, when the finding has one (it
+        also weighs the cosine: a one-word swap between close sentences)."""
+        if classified is not None and classified.contradicts:
+            return Verdict(True, classified.confidence, classified.explanation,
+                           classified.source)
         cued = contradiction_cues(existing, new)
         if cued is not None:
             return cued

@@ -245,6 +245,24 @@ def test_a_contradiction_found_by_cues_is_recorded_for_review(services, chat, co
     assert store.count_memories(conn) == 2  # saved anyway: the user resolves it
 
 
+def test_a_close_one_word_swap_is_recorded_for_review_without_the_model(
+        services, chat, conn, engine):
+    earlier = remember(services, conn, "I keep my printer in the spare room upstairs by "
+                                       "the window.")
+    statement = "I keep my printer in the garage upstairs by the window."
+    # Above the duplicate threshold, yet not merged: a swapped place is no rewording.
+    assert cosine(services, earlier.content, statement) >= \
+        services.settings["duplicate_threshold"]
+    engine.enqueue({"content": statement, "tags": ["home"]}, "extract")
+    events = turn(chat, conn, statement)
+    assert "memory_exists" not in kinds(events)
+    found = one(events, "contradiction")
+    assert found["existing_memory"]["id"] == earlier.id
+    assert found["verdict"]["source"] == "cues+cosine"
+    assert requests_for(engine, "judge") == []
+    assert len(review_store.list_contradictions(conn)) == 1
+
+
 @pytest.mark.parametrize("existing, statement", [
     ("I love my morning coffee.", "I hate my morning coffee."),
     ("I hate my morning coffee.", "I love my morning coffee.")])
@@ -264,9 +282,10 @@ def test_opposite_words_are_a_contradiction_whichever_memory_came_first(
 @pytest.mark.parametrize("contradicts", [True, False])
 def test_without_cues_the_model_judges_a_candidate(services, chat, conn, engine, contradicts):
     services.settings["contradiction_model_judge"] = True  # off by default (docs/QUALITY.md)
-    # A swapped word with no cue (colours would be one: a different value in one slot).
-    blue = remember(services, conn, "My favourite sport is tennis.")
-    statement = "My favourite sport is football."
+    # Three words apart, no cue (a one-word swap or a different value would be one).
+    blue = remember(services, conn, "Tennis is what I do with them at the club on the "
+                                    "weekend.")
+    statement = "Chess is what I do with them at the school on the holiday."
     assert 0.70 <= cosine(services, blue.content, statement) < 0.85
     engine.enqueue({"content": statement, "tags": ["sport"]}, "extract")
     engine.enqueue({"contradicts": contradicts, "confidence": 0.9,

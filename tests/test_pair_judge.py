@@ -17,6 +17,9 @@ RENT = "The monthly rent for our flat in the old town is 900 euros."
 RENT_CHANGED = "The monthly rent for our flat in the old town is 950 euros."
 PLUMBER = "The plumber Marek comes on Friday 12 May at 9 am to fix the boiler."
 PLUMBER_REWORDED = "On Friday 12 May at 9 am Marek, our plumber, repairs the boiler."
+# Close in wording, three words apart, no cue: only the model could judge them.
+WEEKEND = "Tennis is what I do with them at the club on the weekend."
+HOLIDAY = "Chess is what I do with them at the school on the holiday."
 
 
 # -- cues ----------------------------------------------------------------------------------
@@ -195,6 +198,23 @@ def test_a_reworded_duplicate_below_the_threshold_is_reported_as_a_duplicate(cli
 
 
 # -- the chat --------------------------------------------------------------------------------
+def test_the_chat_suggests_a_reworded_duplicate_instead_of_dropping_it(services, engine):
+    """Below the duplicate threshold a 'duplicate' rests on the words: likely the same fact,
+    but the user decides (dropping a new fact would lose it for good)."""
+    chat = services.chat
+    conn = db.connect(services.settings["db_path"])
+    try:
+        existing, _ = services.memories.add(conn, NewMemory(content=PLUMBER, type="knowledge",
+                                                            tags=[], metadata={}))
+        engine.enqueue({"content": PLUMBER_REWORDED, "tags": ["home"]}, "extract")
+        events = list(chat.turn(conn, chat.parse_request({"content": PLUMBER_REWORDED})))
+        assert events[-1]["type"] == "memory_suggested"
+        assert f"may repeat memory {existing.id}" in events[-1]["reasons"]
+        assert store.count_memories(conn) == 1
+    finally:
+        conn.close()
+
+
 def test_the_chat_saves_a_contradicting_statement_and_records_it_for_review(services, engine):
     chat = services.chat
     conn = db.connect(services.settings["db_path"])
@@ -225,9 +245,9 @@ def test_by_default_the_chat_asks_the_model_nothing_about_an_uncued_candidate(se
     chat = services.chat
     conn = db.connect(services.settings["db_path"])
     try:
-        services.memories.add(conn, NewMemory(content="My favourite sport is tennis.",
-                                              type="knowledge", tags=[], metadata={}))
-        statement = "My favourite sport is football."
+        services.memories.add(conn, NewMemory(content=WEEKEND, type="knowledge", tags=[],
+                                              metadata={}))
+        statement = HOLIDAY
         engine.enqueue({"content": statement, "tags": ["sport"]}, "extract")
         events = list(chat.turn(conn, chat.parse_request({"content": statement})))
         assert events[-1]["type"] == "memory_saved"
