@@ -227,16 +227,17 @@ class ChatService:
         if proposal.confidence < settings["extraction_suggest_confidence"]:
             return
         findings = self.memories.check(conn, proposal.content)
-        close = [hit for hit in findings.duplicates
-                 if hit.similarity >= settings["duplicate_threshold"]]
-        if close:
+        same = [hit for hit in findings.duplicates
+                if hit.similarity >= settings["chat_skip_duplicate_threshold"]]
+        if same:
             yield {"type": "memory_exists", "proposal": proposal.to_dict(),
-                   "existing": close[0].to_dict()}
+                   "existing": same[0].to_dict()}
             return
         reasons = list(proposal.reasons)
         if findings.duplicates:
-            # A rewording by the words (cosine below the duplicate threshold): likely the
-            # same fact, but dropping a new one would lose it for good — the user decides.
+            # Most likely a rewording, but a contradiction the words show no sign of can
+            # look like one ("I sleep well after coffee" / "coffee keeps me awake"), and
+            # dropping it would lose it for good: the user decides.
             reasons.append(f"may repeat memory {findings.duplicates[0].memory.id}")
         if findings.duplicates or proposal.confidence < settings["extraction_save_confidence"]:
             suggestion = review_store.add_suggestion(

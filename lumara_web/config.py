@@ -136,6 +136,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Cosine similarity at or above which a new memory that states the same values "
             "(dates, numbers, names) or content words as another is reported as a duplicate "
             "of it, unless a word cue says they contradict.", _fraction),
+    Setting("chat_skip_duplicate_threshold", 0.95,
+            "Cosine similarity at or above which the chat skips a statement that duplicates a "
+            "memory as already remembered; a duplicate below it becomes a suggestion for "
+            "review (a contradiction without a word cue can look like a rewording).",
+            _fraction),
     Setting("contradiction_cue_threshold", 0.45,
             "Lowest cosine similarity at which a memory is checked for word cues of a "
             "contradiction (a different value, an opposite word, a negation).", _fraction),

@@ -223,6 +223,25 @@ def test_a_duplicate_is_reported_and_nothing_is_saved(services, chat, conn, engi
     assert review_store.list_suggestions(conn) == []
 
 
+def test_a_duplicate_below_the_skip_level_is_suggested_not_dropped(services, chat, conn,
+                                                                   engine):
+    """Above the duplicate threshold but not the same words: most likely a rewording, yet
+    possibly a contradiction no word shows — the user decides."""
+    existing = remember(services, conn, "My dog is called Rex.")
+    statement = "My old dog is called Rex."
+    assert services.settings["duplicate_threshold"] <= cosine(services, existing.content,
+                                                              statement) \
+        < services.settings["chat_skip_duplicate_threshold"]
+    engine.enqueue({"content": statement, "tags": ["pets"]}, "extract")
+    events = turn(chat, conn, statement)
+    suggested = one(events, "memory_suggested")
+    assert f"may repeat memory {existing.id}" in suggested["reasons"]
+    assert "memory_exists" not in kinds(events)
+    assert store.count_memories(conn) == 1
+    [suggestion] = review_store.list_suggestions(conn)
+    assert suggestion.content == statement
+
+
 def test_a_contradiction_found_by_cues_is_recorded_for_review(services, chat, conn, engine):
     lisbon = remember(services, conn, "My sister lives in Lisbon.")
     statement = "My sister lives in Madrid."
