@@ -284,9 +284,11 @@ class ChatService:
     def warm_up(self) -> None:
         """Have the model read the fixed prompt prefixes once, in the background, so the
         first real question only reads its own part (llama.cpp keeps the prefix states)."""
-        for messages in (prompts.answer_messages([], "What do you remember?", []),
-                         self.extractor.messages("I like tea."),
-                         self.judge.messages("I like tea.", "I drink tea.")):
+        prefixes = [prompts.answer_messages([], "What do you remember?", []),
+                    self.extractor.messages("I like tea.")]
+        if self.settings["contradiction_model_judge"]:  # off: the judge never asks the model
+            prefixes.append(self.judge.messages("I like tea.", "I drink tea."))
+        for messages in prefixes:
             try:
                 self.engine.submit(GenerationRequest(messages, max_tokens=1, purpose="warmup"))
             except LumaraError:

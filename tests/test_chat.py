@@ -565,8 +565,9 @@ def test_a_question_waiting_for_the_model_to_load_is_told_so(tmp_path):
             if event["type"] == "queued" and event["model_loading"]:
                 engine.loaded.set()
         queued = [event for event in events if event["type"] == "queued"]
-        # Behind the three start-up warm-up requests, while the model loads.
-        assert queued[0] == {"type": "queued", "position": 4, "model_loading": True}
+        # Behind the two start-up warm-up requests (answer and extraction prompts; the judge's
+        # only when the model judges), while the model loads.
+        assert queued[0] == {"type": "queued", "position": 3, "model_loading": True}
         positions = [event["position"] for event in queued]
         assert positions == sorted(positions, reverse=True)
         assert events[-1]["type"] == "done" and events[-1]["status"] == "complete"
