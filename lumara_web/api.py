@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request, url_for
 
 from . import validation
 from .url_ids import refuse_impossible_ids, use_id_converter
-from .web_context import get_db, json_body, lumara
+from .web_context import get_db, json_body, lumara, page_of
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -36,8 +36,7 @@ def list_memories():
     services = lumara()
     query = validation.parse_list_query(request.args, services.settings)
     items, total = services.memories.list(get_db(), query)
-    return jsonify({"items": [memory.to_dict() for memory in items], "total": total,
-                    "limit": query.limit, "offset": query.offset})
+    return page_of(items, total, query)
 
 
 @bp.get("/memories/search")
@@ -89,9 +88,7 @@ def list_trash():
     services = lumara()
     page = validation.parse_page(request.args, services.settings)
     items, total = services.memories.trash(get_db(), page)
-    return jsonify({"items": [item.to_dict() for item in items], "total": total,
-                    "limit": page.limit, "offset": page.offset,
-                    "trash_days": services.settings["trash_days"]})
+    return page_of(items, total, page, trash_days=services.settings["trash_days"])
 
 
 @bp.post("/trash/<memory_id:deleted_memory_id>/restore")

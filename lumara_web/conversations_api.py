@@ -10,7 +10,7 @@ from .conversation_store import Conversation, Message
 from .errors import NotFound
 from .rendering import render_markdown
 from .url_ids import refuse_impossible_ids, use_id_converter
-from .web_context import get_db, json_body, lumara
+from .web_context import get_db, json_body, lumara, page_of
 
 bp = Blueprint("conversations_api", __name__, url_prefix="/api")
 
@@ -24,8 +24,7 @@ def list_conversations():
     page = validation.parse_page(request.args, lumara().settings)
     items, total = conversation_store.list_conversations(get_db(), limit=page.limit,
                                                          offset=page.offset)
-    return jsonify({"items": [item.to_dict() for item in items], "total": total,
-                    "limit": page.limit, "offset": page.offset})
+    return page_of(items, total, page)
 
 
 @bp.get("/conversations/<id:conversation_id>")

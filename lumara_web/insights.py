@@ -1,9 +1,9 @@
 """What a new or edited memory says about the existing ones: duplicates and possible
 contradictions. Given the memory's text, each near memory is classified by
 lumara_web.pair_judge (word cues and cosine): a contradiction is never reported as a
-duplicate, and a rewording below the duplicate threshold can be one. Without the text,
-cosine bands decide (thresholds are settings). The chat judges the remaining candidates
-with the model (ContradictionJudge)."""
+duplicate, and a rewording below the duplicate threshold can be one (thresholds are
+settings). The chat judges the remaining candidates (ContradictionJudge: the classifier's
+verdict, the cues, and the model when contradiction_model_judge is on)."""
 
 from __future__ import annotations
 
@@ -48,25 +48,13 @@ def pair_thresholds(settings: Mapping[str, Any]) -> Thresholds:
                       substitution_contradiction=settings["contradiction_threshold"])
 
 
-def find_related(conn: Any, vector: np.ndarray, *, duplicate_threshold: float,
-                 contradiction_threshold: float, limit: int,
-                 exclude_id: int | None = None, index: VectorIndex | None = None,
-                 content: str | None = None, thresholds: Thresholds | None = None
-                 ) -> Findings:
-    """Without `content`: memories at or above `duplicate_threshold` are duplicates; those
-    in [contradiction_threshold, duplicate_threshold) are contradiction candidates.
-
-    With `content` (the new memory's text) and `thresholds`, each memory down to the lowest
-    level the classifier uses is classified against it: its duplicates are duplicates; its
-    contradictions, and the unjudged rest of the contradiction band, are candidates."""
-    if content is None or thresholds is None:
-        # Ask for both bands' worth, plus one in case the excluded memory is among them.
-        hits = retrieval.search(conn, vector, k=2 * limit + 1,
-                                threshold=contradiction_threshold, index=index)
-        hits = [hit for hit in hits if hit.memory.id != exclude_id]
-        duplicates = [hit for hit in hits if hit.similarity >= duplicate_threshold]
-        candidates = [hit for hit in hits if hit.similarity < duplicate_threshold]
-        return Findings(duplicates[:limit], candidates[:limit])
+def find_related(conn: Any, vector: np.ndarray, content: str, *, thresholds: Thresholds,
+                 contradiction_threshold: float, limit: int, exclude_id: int | None = None,
+                 index: VectorIndex | None = None) -> Findings:
+    """The memories near `content` (the new memory's text, embedded as `vector`), each
+    classified against it (pair_judge.classify with `thresholds`): its duplicates are
+    duplicates; its contradictions, and the unjudged rest of the band from
+    `contradiction_threshold` up, are candidates."""
     floor = min(contradiction_threshold, thresholds.reworded_duplicate,
                 thresholds.contradiction_cue)
     # Three bands' worth (duplicates, cued contradictions, the contradiction band), plus one

@@ -173,11 +173,10 @@ class MemoryService:
                   exclude_id: int | None = None) -> Findings:
         """Near memories, each classified against `content` (insights.find_related)."""
         return insights.find_related(
-            conn, vector, duplicate_threshold=self.settings["duplicate_threshold"],
+            conn, vector, content, thresholds=insights.pair_thresholds(self.settings),
             contradiction_threshold=self.settings["contradiction_threshold"],
             limit=self.settings["max_findings"], exclude_id=exclude_id,
-            index=self.vector_index, content=content,
-            thresholds=insights.pair_thresholds(self.settings))
+            index=self.vector_index)
 
     @staticmethod
     def _not_found(memory_id: int) -> NotFound:

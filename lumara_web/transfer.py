@@ -199,14 +199,8 @@ def parse_import(body: Mapping[str, Any], settings: Mapping[str, Any], *,
 
 def _parse_memory(item: Any, settings: Mapping[str, Any],
                   dimensions: int | None) -> ImportedMemory:
-    if not isinstance(item, dict):
-        raise _invalid(f"each memory must be an object, not {_shown(item)}.", "invalid_memory")
-    unknown = sorted(set(item) - _MEMORY_FIELDS)
-    if unknown:
-        raise _invalid(f"Unknown field(s): {', '.join(unknown)}. Allowed: "
-                       f"{', '.join(sorted(_MEMORY_FIELDS))}.", "unknown_field")
-    new = parse_new_memory({key: item[key] for key in ("content", "type", "tags", "metadata")
-                            if key in item}, settings)
+    _check_object(item, _MEMORY_FIELDS, "memory", "invalid_memory")
+    new = _new_memory(item, settings)
     source = IMPORT_SOURCE
     if "source" in item:
         source = parse_text(item["source"], MAX_SOURCE_CHARS, field="source")
@@ -215,6 +209,22 @@ def _parse_memory(item: Any, settings: Mapping[str, Any],
     return ImportedMemory(new, source, created_at, updated_at,
                           _embedding(item.get("embedding"), dimensions),
                           _versions(item.get("versions"), settings))
+
+
+def _check_object(item: Any, allowed: set[str], what: str, code: str) -> None:
+    """`item` is an object whose fields are all among `allowed`."""
+    if not isinstance(item, dict):
+        raise _invalid(f"each {what} must be an object, not {_shown(item)}.", code)
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise _invalid(f"Unknown field(s): {', '.join(unknown)}. Allowed: "
+                       f"{', '.join(sorted(allowed))}.", "unknown_field")
+
+
+def _new_memory(item: dict, settings: Mapping[str, Any]) -> NewMemory:
+    """Content, type, tags and metadata, checked as POST /api/memories checks them."""
+    return parse_new_memory({key: item[key] for key in ("content", "type", "tags", "metadata")
+                             if key in item}, settings)
 
 
 def _versions(value: Any, settings: Mapping[str, Any]) -> tuple[MemoryVersion, ...]:
@@ -238,12 +248,7 @@ def _versions(value: Any, settings: Mapping[str, Any]) -> tuple[MemoryVersion, .
 
 
 def _version(item: Any, settings: Mapping[str, Any]) -> MemoryVersion:
-    if not isinstance(item, dict):
-        raise _invalid(f"each version must be an object, not {_shown(item)}.", "invalid_versions")
-    unknown = sorted(set(item) - _VERSION_FIELDS)
-    if unknown:
-        raise _invalid(f"Unknown field(s): {', '.join(unknown)}. Allowed: "
-                       f"{', '.join(sorted(_VERSION_FIELDS))}.", "unknown_field")
+    _check_object(item, _VERSION_FIELDS, "version", "invalid_versions")
     number = item.get("version")
     if not isinstance(number, int) or isinstance(number, bool) or number < 1:
         raise _invalid(f"version must be a positive whole number (got {_shown(number)}).",
@@ -256,8 +261,7 @@ def _version(item: Any, settings: Mapping[str, Any]) -> MemoryVersion:
     if replaced_at is None:
         raise _invalid("replaced_at is required: when this version was replaced.",
                        "invalid_timestamp")
-    new = parse_new_memory({key: item[key] for key in ("content", "type", "tags", "metadata")
-                            if key in item}, settings)
+    new = _new_memory(item, settings)
     return MemoryVersion(version=number, content=new.content, type=new.type, tags=new.tags,
                          metadata=new.metadata, replaced_at=replaced_at, change=change)
 
@@ -381,9 +385,9 @@ def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: f
     thresholds = replace(insights.pair_thresholds(settings), duplicate=threshold,
                          reworded_duplicate=threshold)
     findings = insights.find_related(
-        conn, vector, duplicate_threshold=threshold,
+        conn, vector, content, thresholds=thresholds,
         contradiction_threshold=settings["contradiction_threshold"], limit=1,
-        index=vector_index, content=content, thresholds=thresholds)
+        index=vector_index)
     best_id, best = None, -1.0
     if findings.duplicates:
         best_id, best = findings.duplicates[0].memory.id, findings.duplicates[0].similarity

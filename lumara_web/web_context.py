@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import LimitedStream
 
@@ -56,6 +56,13 @@ def init_app(app: Flask, services: Lumara) -> None:
     app.extensions["lumara"] = services
     app.teardown_appcontext(close_db)
     app.before_request(limit_streamed_bodies)
+
+
+def page_of(items: list, total: int, page: Any, **extra: Any) -> Response:
+    """One page of a list (objects with to_dict), as every list endpoint answers: the items,
+    the total that matches, and the page's `limit` and `offset`."""
+    return jsonify({"items": [item.to_dict() for item in items], "total": total,
+                    "limit": page.limit, "offset": page.offset, **extra})
 
 
 def json_body() -> dict:

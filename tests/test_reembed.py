@@ -38,6 +38,13 @@ def stored_vector(conn, memory_id):
     return store.blob_to_vector(row[0])
 
 
+def assert_every_vector_made_by(conn, embedder):
+    """Each memory's stored vector is `embedder`'s vector of its content."""
+    for memory_id, content in store.memory_contents(conn):
+        expected = embedder.embed([content])[0]
+        assert float(stored_vector(conn, memory_id) @ expected) > 0.9999
+
+
 def test_every_vector_is_replaced_in_batches_and_the_index_follows(tmp_path):
     services, conn = app_with_memories(tmp_path)
     other = OtherModel()
@@ -80,9 +87,7 @@ def test_the_command_re_embeds_with_the_real_model_and_shows_progress(
     assert progress_bar(7, 7) in err and "7 memories re-embedded" in err
     conn = db.connect(services.settings["db_path"])
     try:
-        for memory_id, content in store.memory_contents(conn):
-            expected = real_embedder.embed([content])[0]
-            assert float(stored_vector(conn, memory_id) @ expected) > 0.9999
+        assert_every_vector_made_by(conn, real_embedder)
     finally:
         conn.close()
 

@@ -15,7 +15,7 @@ from lumara_web.reembed_job import ReembedJob
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import wait_until
-from .test_reembed import OtherModel, stored_vector
+from .test_reembed import OtherModel, assert_every_vector_made_by, stored_vector
 
 # Distinct words in each: the fake embedder finds no two of them near-duplicates.
 CONTENTS = [f"memory {a} {b} {c}" for a, b, c in zip(
@@ -99,6 +99,12 @@ def gate(monkeypatch):
                     assert self.release.wait(WAIT), "the test never released the job"
             monkeypatch.setattr(job, "_report", held)
 
+        def start_held(self, app, client):
+            """Start a re-embed and wait until it is held after its first batch."""
+            self.hold(app)
+            assert client.post("/api/reembed").status_code == 202
+            assert self.waiting.wait(WAIT)
+
     gate = Gate()
     yield gate
     gate.release.set()
@@ -138,9 +144,7 @@ def test_a_second_start_while_one_runs_is_refused_then_allowed(tmp_path, gate):
     app = make_app(tmp_path)
     client = app.test_client()
     add_all(client)
-    gate.hold(app)
-    assert client.post("/api/reembed").status_code == 202
-    assert gate.waiting.wait(WAIT)
+    gate.start_held(app, client)
 
     refused = client.post("/api/reembed")
     assert refused.status_code == 409
@@ -303,9 +307,7 @@ def test_a_start_with_the_real_model_re_embeds_and_search_finds_by_meaning(
     assert state["model"] == real_embedder.model_id
     conn = open_db(app)
     try:
-        for memory_id, content in store.memory_contents(conn):
-            expected = real_embedder.embed([content])[0]
-            assert float(stored_vector(conn, memory_id) @ expected) > 0.9999
+        assert_every_vector_made_by(conn, real_embedder)
     finally:
         conn.close()
     assert search_top(client, "Where does my sibling live?") == contents[0]
@@ -314,15 +316,22 @@ def test_a_start_with_the_real_model_re_embeds_and_search_finds_by_meaning(
     assert wait_finished(client)["replaced"] == 3
 
 
+def export_from_another_model(memories: list[dict]) -> dict:
+    return {"format": "lumara-export", "version": 1, "embedding_model": "someone/else",
+            "dimensions": 384, "memories": memories}
+
+
+# More than one import batch (reembed.BATCH, 64): enough to report progress.
+MANY = [{"content": f"imported w{i}x w{i}y w{i}z"} for i in range(70)]
+
+
 def test_a_large_import_from_another_model_reports_its_progress(tmp_path):
     client = make_app(tmp_path).test_client()
-    small = {"format": "lumara-export", "version": 1, "embedding_model": "someone/else",
-             "dimensions": 384, "memories": [{"content": "a lone imported memory"}]}
+    small = export_from_another_model([{"content": "a lone imported memory"}])
     assert client.post("/api/import", json=small).status_code == 200
     assert reembed_state(client)["state"] == "idle"  # one batch: not worth a progress bar
 
-    many = [{"content": f"imported w{i}x w{i}y w{i}z"} for i in range(70)]
-    response = client.post("/api/import", json={**small, "memories": many})
+    response = client.post("/api/import", json=export_from_another_model(MANY))
     assert response.status_code == 200 and response.get_json()["imported"] == 70
     state = reembed_state(client)
     assert state["state"] == "done" and state["reason"] == "import"
@@ -334,13 +343,8 @@ def test_an_import_during_a_re_embed_goes_on_unreported_and_a_start_during_an_im
     app = make_app(tmp_path)
     client = app.test_client()
     add_all(client)
-    gate.hold(app)
-    assert client.post("/api/reembed").status_code == 202
-    assert gate.waiting.wait(WAIT)
-    many = [{"content": f"imported w{i}x w{i}y w{i}z"} for i in range(70)]
-    response = client.post("/api/import", json={
-        "format": "lumara-export", "version": 1, "embedding_model": "someone/else",
-        "dimensions": 384, "memories": many})
+    gate.start_held(app, client)
+    response = client.post("/api/import", json=export_from_another_model(MANY))
     assert response.status_code == 200 and response.get_json()["imported"] == 70
     assert reembed_state(client)["reason"] == "requested"  # the job's state, untouched
     gate.release.set()

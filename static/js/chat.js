@@ -5,7 +5,7 @@
 import {del, get, patch} from "./api.js";
 import {ago, announce, autoGrow, bus, copyButton, h, icon, percent, recall, store,
         truncate} from "./dom.js";
-import {confirmDialog, errorBox, isModalOpen, toast} from "./ui.js";
+import {confirmDialog, errorBox, isModalOpen, toast, undoToast} from "./ui.js";
 
 const STORAGE_KEY = "lumara.conversation";
 const MAX_MESSAGE = 8000;
@@ -406,22 +406,15 @@ function adoptConversation(conversationId, t) {
 function onMemorySaved(event) {
   const memory = event.memory;
   bus.emit("memory:added", memory);
-  toast(`Saved: ${memory.content}`, {
-    timeout: 12000,
-    action: {
-      label: "Undo",
-      testid: "toast-undo",
-      async run(handle) {
-        try {
-          await del(`/api/memories/${memory.id}`);
-          bus.emit("memory:removed", memory.id);
-          handle.update(`Removed: ${memory.content}`);
-        } catch (error) {
-          if (error.status === 404) bus.emit("memory:removed", memory.id);
-          handle.update(error.message, {error: true});
-        }
-      },
-    },
+  undoToast(`Saved: ${memory.content}`, async () => {
+    try {
+      await del(`/api/memories/${memory.id}`);
+    } catch (error) {
+      if (error.status === 404) bus.emit("memory:removed", memory.id);  // gone already
+      throw error;
+    }
+    bus.emit("memory:removed", memory.id);
+    return {message: `Removed: ${memory.content}`};
   });
 }
 

@@ -7,13 +7,12 @@ import {TYPE_NAMES, ago, announce, bus, fullDate, h, icon, parseTags, percent, t
         typeSelect} from "./dom.js";
 import {openHistory} from "./memory_history.js";
 import {closeTrash, initTrash} from "./trash.js";
-import {closeOnEscape, confirmDialog, errorBox, toast} from "./ui.js";
+import {closeOnEscape, confirmDialog, errorBox, undoToast} from "./ui.js";
 
 const PAGE = 30;
 const SEARCH_K = 25;
 const DEBOUNCE_MS = 300;
 const COLLAPSE_OVER = 200;
-const UNDO_MS = 12000; // long enough to reach the toast's Undo with the keyboard
 
 const $ = (id) => document.getElementById(id);
 let list, searchField, clearButton, summary, moreButton, countEl, listError;
@@ -386,22 +385,10 @@ async function deleteMemory(item, button) {
     announce("Memory deleted.");
     return;
   }
-  toast("Memory deleted", {
-    timeout: UNDO_MS,
-    action: {
-      label: "Undo",
-      testid: "toast-undo",
-      async run(handle) {
-        try {
-          const data = await api(undo.method, undo.url);
-          bus.emit("memory:added", data.memory);
-          handle.update("Memory restored");
-          focusMemory(data.memory.id);
-        } catch (error) {
-          handle.update(error.message, {error: true});
-        }
-      },
-    },
+  undoToast("Memory deleted", async () => {
+    const data = await api(undo.method, undo.url);
+    bus.emit("memory:added", data.memory);
+    return {message: "Memory restored", after: () => focusMemory(data.memory.id)};
   });
 }
 
@@ -409,27 +396,14 @@ async function deleteMemory(item, button) {
 
 /** A toast whose Undo brings back the version the change to `saved` replaced. */
 function offerUndo(text, saved) {
-  toast(text, {
-    timeout: UNDO_MS,
-    action: {
-      label: "Undo",
-      testid: "toast-undo",
-      async run(handle) {
-        try {
-          const {versions} = await get(`/api/memories/${saved.id}/history`);
-          // The version this change made (same timestamp); else the newest.
-          const version = versions.find((v) => v.replaced_at === saved.updated_at) || versions[0];
-          if (!version) throw new Error("There is no earlier version to go back to.");
-          const data = await post(`/api/memories/${saved.id}/restore`,
-                                  {version: version.version});
-          bus.emit("memory:updated", data.memory);
-          handle.update("Change undone");
-          focusMemory(saved.id);
-        } catch (error) {
-          handle.update(error.message, {error: true});
-        }
-      },
-    },
+  undoToast(text, async () => {
+    const {versions} = await get(`/api/memories/${saved.id}/history`);
+    // The version this change made (same timestamp); else the newest.
+    const version = versions.find((v) => v.replaced_at === saved.updated_at) || versions[0];
+    if (!version) throw new Error("There is no earlier version to go back to.");
+    const data = await post(`/api/memories/${saved.id}/restore`, {version: version.version});
+    bus.emit("memory:updated", data.memory);
+    return {message: "Change undone", after: () => focusMemory(saved.id)};
   });
 }
 

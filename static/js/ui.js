@@ -172,6 +172,32 @@ export function toast(text, {action, timeout = 9000, error = false} = {}) {
   return handle;
 }
 
+const UNDO_MS = 12000; // long enough to reach the toast's Undo with the keyboard
+
+/**
+ * A toast with an Undo button. `undo()` does the undoing and returns {message, after}: the
+ * toast then says `message` (the button is gone) and `after()` runs — e.g. to move the focus
+ * the vanished button had. What `undo()` throws is shown as an error instead.
+ */
+export function undoToast(text, undo) {
+  return toast(text, {
+    timeout: UNDO_MS,
+    action: {
+      label: "Undo",
+      testid: "toast-undo",
+      async run(handle) {
+        try {
+          const {message, after} = await undo();  // not `then`: that would make it a thenable
+          handle.update(message);
+          after?.();
+        } catch (error) {
+          handle.update(error.message, {error: true});
+        }
+      },
+    },
+  });
+}
+
 /** Esc inside an inline form runs close(), and goes no further (a dialog, the search field
  * or the conversation drawer would otherwise react to the same key). */
 export function closeOnEscape(form, close) {
