@@ -1,5 +1,5 @@
-"""`python -m lumara_web <command>`: serve (the default), bench, stats, export, import,
-reembed.
+"""`python -m lumara_web <command>`: serve (the default), stats, export, import, reembed.
+(The benchmark is a package of its own beside the product: `python -m lumara_bench`.)
 
 `python -m lumara_web --port 5001` (no command) still serves, as `python app.py` does."""
 
@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .version import __version__
 
 COMMANDS = {
     "serve": "start the server (the default): flags as in `python app.py --help`",
-    "bench": "measure performance and write docs/BENCHMARKS.md (`bench --help`)",
     "stats": "what the database holds, without loading any model",
     "export": "write every memory to a JSON (or Markdown) file",
     "import": "add the memories of an export file (duplicates are skipped)",
@@ -34,10 +33,6 @@ def main(argv: list[str] | None = None) -> None:
         from .server import main as serve
 
         serve(rest)
-    elif command == "bench":
-        from .bench import main as bench
-
-        bench(rest)
     elif command == "stats":
         stats(rest)
     elif command == "export":
@@ -67,8 +62,8 @@ def command_parser(command: str) -> argparse.ArgumentParser:
 def existing_database(args: argparse.Namespace, *, create: bool = False) -> dict:
     """The settings for the command's database; exits with a clear message if it is absent
     (or, with `create`, makes an empty one: importing into a new folder restores a backup)."""
-    from . import db, migrations
     from .config import load_settings
+    from .storage import db, migrations
 
     settings = load_settings({"data_dir": args.data_dir, "db_path": args.db_path,
                               "embedding_model": args.embedding_model})
@@ -86,7 +81,7 @@ def existing_database(args: argparse.Namespace, *, create: bool = False) -> dict
 
 
 def stats(argv: list[str]) -> None:
-    from . import db, migrations, store
+    from .storage import db, migrations, store
 
     parser = command_parser("stats")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -111,8 +106,9 @@ def stats(argv: list[str]) -> None:
 
 
 def export(argv: list[str]) -> None:
-    from . import db, store, transfer
-    from .onnx_embedder import embedding_model_id
+    from .inference.onnx_embedder import embedding_model_id
+    from .memory import transfer
+    from .storage import db, store
 
     parser = command_parser("export")
     parser.add_argument("--output", "-o", default="-", help="file to write ('-': stdout)")
@@ -142,8 +138,9 @@ def export(argv: list[str]) -> None:
 
 
 def import_file(argv: list[str]) -> None:
-    from . import db, transfer
     from .errors import LumaraError
+    from .memory import transfer
+    from .storage import db
 
     parser = command_parser("import")
     parser.add_argument("file", help="an export file (JSON)")
@@ -170,8 +167,8 @@ def import_file(argv: list[str]) -> None:
 
 def local_embeddings(settings: dict) -> Any:
     """The server's embedding model and caches, loaded in this process."""
-    from .embeddings import EmbeddingService, PersistentEmbeddingCache
-    from .onnx_embedder import load_embedder
+    from .inference.embeddings import EmbeddingService, PersistentEmbeddingCache
+    from .inference.onnx_embedder import load_embedder
 
     embeddings = EmbeddingService(
         cache=PersistentEmbeddingCache(settings["db_path"]), loader=lambda: load_embedder(
@@ -182,8 +179,8 @@ def local_embeddings(settings: dict) -> Any:
 
 
 def reembed(argv: list[str]) -> None:
-    from . import db
-    from .reembed import progress_bar, reembed_all
+    from .memory.reembed import progress_bar, reembed_all
+    from .storage import db
 
     args = command_parser("reembed").parse_args(argv)
     settings = existing_database(args)

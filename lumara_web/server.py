@@ -9,10 +9,11 @@ import time
 import webbrowser
 
 from . import create_app
+from .access import TOKEN_FILE, WILDCARD_HOSTS, AccessPolicy
 from .config import settings_from_args
 from .errors import LumaraError
-from .perf import process_started_at
-from .security import TOKEN_FILE, WILDCARD_HOSTS, AccessPolicy
+from .observability.perf import process_started_at
+from .services import Services
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,15 +23,15 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(overrides)
     except LumaraError as error:
         sys.exit(f"lumara: {error.message}")
-    settings = app.extensions["lumara"].settings
+    services = app.extensions["lumara"]
+    settings = services.settings
     print(f"Lumara is starting on http://{settings['host']}:{settings['port']} "
           f"(data in {settings['data_dir']})", flush=True)
-    policy = app.extensions["lumara_security"]
-    print_access_address(policy, settings)
+    print_access_address(services.access, settings)
     if settings["open"]:
-        open_when_ready(app, browser_address(settings, policy))
+        open_when_ready(services, browser_address(settings, services.access))
     # Start-up ends here: the socket is bound in app.run, within a millisecond of this.
-    app.extensions["lumara"].monitor.record(
+    services.monitor.record(
         "startup.http_ms", (time.time() - process_started_at()) * 1000)
     # threaded: a slow request (a model call) never holds up the others.
     app.run(host=settings["host"], port=settings["port"], threaded=True, use_reloader=False)
@@ -46,10 +47,9 @@ def browser_address(settings: dict, policy: AccessPolicy) -> str:
     return f"http://{shown}:{settings['port']}/{token}"
 
 
-def open_when_ready(app, address: str) -> None:
+def open_when_ready(services: Services, address: str) -> None:
     """--open: once both models are ready (so the first question is answered at once), open
     the page in the default browser, from a daemon thread."""
-    services = app.extensions["lumara"]
 
     def wait_then_open() -> None:
         for load in (services.embeddings.model, services.engine.model):

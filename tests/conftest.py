@@ -9,9 +9,10 @@ from . import network_guard
 # the app's modules are imported); child Pythons get the same guard through sitecustomize.
 network_guard.install()
 
-from lumara_web import create_app, db, migrations  # noqa: E402
-from lumara_web.onnx_embedder import OnnxEmbedder, load_embedder  # noqa: E402
-from lumara_web.engine import LlamaEngine  # noqa: E402
+from lumara_web import create_app
+from lumara_web.inference.engine import LlamaEngine  # noqa: E402
+from lumara_web.inference.onnx_embedder import OnnxEmbedder, load_embedder  # noqa: E402
+from lumara_web.storage import db, migrations  # noqa: E402
 
 from .fakes import FakeEmbedder, FakeEngine  # noqa: E402
 
@@ -86,7 +87,7 @@ def client(app):
 # The real models, loaded once for the whole session and shared by every test that uses
 # them. One engine means one inference thread: torch and llama.cpp share one OpenMP runtime,
 # and every extra thread that runs a model adds a thread pool that throttles all the others
-# on two cores (see lumara_web/engine.py) — several engines in one test process made the
+# on two cores (see lumara_web/inference/engine.py) — several engines in one test process made the
 # real-model tests three times slower.
 @pytest.fixture(scope="session")
 def real_engine():

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from lumara_web.engine import Engine
+from lumara_web.inference.engine import Engine
 
 DIMENSIONS = 384
 

@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from lumara_web.bench_server import free_port
-from lumara_web.perf import process_rss_mb
+from lumara_bench.server import free_port
+from lumara_web.observability.perf import process_rss_mb
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Hang detectors, not speed limits. Seconds an HTTP request may take: far above what a

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from lumara_web import db
+from lumara_web.storage import db
 
 DUPLICATE_AT = 0.85  # default duplicate_threshold
 CANDIDATE_AT = 0.70  # default contradiction_threshold

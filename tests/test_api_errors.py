@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from lumara_web import db
+from lumara_web.storage import db
 
 MAX_CONTENT = 10_000  # default max_content_chars
 MAX_REQUEST = 1_000_000  # default max_request_bytes

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lumara_web.bench import Row, check_regressions, render, target_value
-from lumara_web.targets import TARGETS
+from lumara_bench.bench import Row, check_regressions, render, target_value
+from lumara_web.observability.targets import TARGETS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def test_a_quick_run_writes_the_target_table_and_its_json(tmp_path):
     output = tmp_path / "BENCH.md"
     result = subprocess.run(
-        [sys.executable, "-m", "lumara_web.bench", "--quick", "--repeats", "5",
+        [sys.executable, "-m", "lumara_bench", "--quick", "--repeats", "5",
          "--batch", "20", "--conversations", "1", "--turns", "2", "--search-sizes", "1000",
          "--no-server", "--output", str(output)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)

@@ -1,8 +1,8 @@
 import pytest
 
 from lumara_web import create_app
-from lumara_web.bundled import chat_model_path, embedding_model_path
 from lumara_web.errors import ModelMissing
+from lumara_web.inference.bundled import chat_model_path, embedding_model_path
 
 from .fakes import FakeEngine
 

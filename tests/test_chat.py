@@ -8,12 +8,14 @@ import threading
 import numpy as np
 import pytest
 
-from lumara_web import conversation_store, create_app, db, prompts, review_store, store
-from lumara_web.chat import history_window
-from lumara_web.engine import TOKENS_PER_MESSAGE, GenerationRequest, fit_to_context
+from lumara_web import create_app
+from lumara_web.chat import prompts
+from lumara_web.chat.service import history_window
 from lumara_web.errors import LumaraError, NotFound
-from lumara_web.loading import BackgroundLoad
-from lumara_web.validation import NewMemory
+from lumara_web.inference.engine import TOKENS_PER_MESSAGE, GenerationRequest, fit_to_context
+from lumara_web.inference.loading import BackgroundLoad
+from lumara_web.memory.validation import NewMemory
+from lumara_web.storage import conversation_store, db, review_store, store
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import GatedEngine, wait_idle

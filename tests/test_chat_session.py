@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from lumara_web import conversation_store, create_app, db
-from lumara_web.chat_session import ChatSession
+from lumara_web import create_app
+from lumara_web.chat.session import ChatSession
+from lumara_web.storage import conversation_store, db
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import GatedEngine, wait_idle

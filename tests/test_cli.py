@@ -10,7 +10,7 @@ import pytest
 
 from lumara_web import cli, create_app, server
 from lumara_web.config import load_settings, settings_from_args
-from lumara_web.validation import NewMemory
+from lumara_web.memory.validation import NewMemory
 
 from .fakes import FakeEmbedder, FakeEngine
 
@@ -30,7 +30,7 @@ def filled(tmp_path):
     app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
                       "engine": FakeEngine()})
     services = app.extensions["lumara"]
-    from lumara_web import db
+    from lumara_web.storage import db
 
     conn = db.connect(services.settings["db_path"])
     try:
@@ -77,8 +77,8 @@ def test_open_waits_for_the_models_then_opens_the_address(tmp_path, monkeypatch)
     app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
                       "engine": FakeEngine(), "port": 5123})
     services = app.extensions["lumara"]
-    policy = app.extensions["lumara_security"]
-    server.open_when_ready(app, server.browser_address(services.settings, policy))
+    policy = app.extensions["lumara"].access
+    server.open_when_ready(services, server.browser_address(services.settings, policy))
     assert opened.wait(10)
     assert services.engine.model.state == "ready"
     assert addresses == ["http://127.0.0.1:5123/"]
@@ -87,7 +87,7 @@ def test_open_waits_for_the_models_then_opens_the_address(tmp_path, monkeypatch)
 def test_the_browser_address_carries_the_token_off_the_loopback(tmp_path):
     app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
                       "engine": FakeEngine(), "host": "0.0.0.0", "port": 5124})
-    policy = app.extensions["lumara_security"]
+    policy = app.extensions["lumara"].access
     address = server.browser_address(app.extensions["lumara"].settings, policy)
     assert address == f"http://127.0.0.1:5124/?token={policy.token}"
 

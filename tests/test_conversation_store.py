@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lumara_web import conversation_store, db, review_store
+from lumara_web.storage import conversation_store, db, review_store
 
 
 def count(conn, table):

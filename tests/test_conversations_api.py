@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from lumara_web import conversation_store, db, review_store
+from lumara_web.storage import conversation_store, db, review_store
 
 from .test_api_errors import assert_json_error
 

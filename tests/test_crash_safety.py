@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumara_web import db, store
+from lumara_web.storage import db, store
 
 from .live_server import AppProcess, report, request
 

@@ -1,6 +1,6 @@
 import pytest
 
-from lumara_web import db, migrations, store
+from lumara_web.storage import db, migrations, store
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ import threading
 import numpy as np
 import pytest
 
-from lumara_web.embeddings import EmbeddingService, LruMemo, PersistentEmbeddingCache
 from lumara_web.errors import ModelMissing, ModelUnavailable
-from lumara_web import db, migrations
+from lumara_web.inference.embeddings import EmbeddingService, LruMemo, PersistentEmbeddingCache
+from lumara_web.storage import db, migrations
 
 from .fakes import FakeEmbedder
 

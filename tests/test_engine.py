@@ -8,9 +8,14 @@ import time
 
 import pytest
 
-from lumara_web.engine import (TOKENS_PER_MESSAGE, Engine, EngineBusy, GenerationRequest,
-                               fit_to_context)
 from lumara_web.errors import LumaraError, ModelUnavailable
+from lumara_web.inference.engine import (
+    TOKENS_PER_MESSAGE,
+    Engine,
+    EngineBusy,
+    GenerationRequest,
+    fit_to_context,
+)
 
 from .fakes import FakeEngine
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lumara_web import evaluation
-from lumara_web.bench import write_speed_report
+from lumara_bench import evaluation
+from lumara_bench.bench import write_speed_report
 from lumara_web.config import load_settings
 from lumara_web.errors import ValidationError
 
@@ -147,9 +147,9 @@ def test_the_section_is_replaced_in_place_and_found_again():
     assert evaluation.section_of(document) is None
 
 
-# -- `python -m lumara_web.bench --eval` ----------------------------------------------------
+# -- `python -m lumara_bench --eval` ----------------------------------------------------
 def bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lumara_web.bench", "--eval",
+    return subprocess.run([sys.executable, "-m", "lumara_bench", "--eval",
                            "--only-eval-dirs", *args],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
 

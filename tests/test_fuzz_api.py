@@ -25,10 +25,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from lumara_web import conversation_store, create_app, db, review_store, store
+from lumara_web import create_app
 from lumara_web.config import MEMORY_TYPES
-from lumara_web.review_store import RESOLUTIONS
-from lumara_web.validation import NewMemory
+from lumara_web.memory.validation import NewMemory
+from lumara_web.storage import conversation_store, db, review_store, store
+from lumara_web.storage.review_store import RESOLUTIONS
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import wait_idle

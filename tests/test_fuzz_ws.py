@@ -25,15 +25,25 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from simple_websocket import ConnectionClosed
 
-from lumara_web import conversation_store, create_app, db
-from lumara_web.chat_session import ChatSession
-from lumara_web.ws import MAX_FRAME_BYTES
+from lumara_web import create_app
+from lumara_web.chat.session import ChatSession
+from lumara_web.storage import conversation_store, db
+from lumara_web.web.chat_socket import MAX_FRAME_BYTES
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_chat_session import Recorder
 from .test_engine import wait_idle
-from .test_fuzz_api import (HUGE_INTS, any_char, assert_database_whole, json_values,
-                            long_text, nested, short_odd_text, snapshot, weighted)
+from .test_fuzz_api import (
+    HUGE_INTS,
+    any_char,
+    assert_database_whole,
+    json_values,
+    long_text,
+    nested,
+    short_odd_text,
+    snapshot,
+    weighted,
+)
 from .test_limits import RawWebSocket
 from .test_ws import LiveServer
 

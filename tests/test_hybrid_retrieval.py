@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lumara_web import create_app, db, migrations, retrieval, store
-from lumara_web.validation import NewMemory
-from lumara_web.vector_index import VectorIndex
+from lumara_web import create_app
+from lumara_web.memory.validation import NewMemory
+from lumara_web.search import retrieval
+from lumara_web.search.vector_index import VectorIndex
+from lumara_web.storage import db, migrations, store
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import wait_idle

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumara_web import db, keyword_index, migrations, store
+from lumara_web.search import keyword_index
+from lumara_web.storage import db, migrations, store
 
 from .fakes import FakeEmbedder
 

@@ -22,7 +22,7 @@ import zlib
 import pytest
 
 from lumara_web import create_app
-from lumara_web.ws import MAX_FRAME_BYTES
+from lumara_web.web.chat_socket import MAX_FRAME_BYTES
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import wait_idle

@@ -1,7 +1,7 @@
 """LlamaEngine on real llama-cpp-python: what a user sees when the model file is wrong."""
 
 from lumara_web import create_app
-from lumara_web.engine import GenerationRequest, LlamaEngine, machine_cores
+from lumara_web.inference.engine import GenerationRequest, LlamaEngine, machine_cores
 
 from .fakes import FakeEmbedder
 

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from lumara_web import db, store
+from lumara_web.storage import db, store
 
 from .fakes import FakeEmbedder
 from .test_api import FACT, FACT_VARIANT, add, result_ids, search

@@ -10,9 +10,10 @@ import re
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lumara_web import create_app, metrics_report
-from lumara_web.metrics_report import embedding_hit_rate, load_benchmarks
-from lumara_web.targets import TARGETS, Target
+from lumara_web import create_app
+from lumara_web.observability import metrics_report
+from lumara_web.observability.metrics_report import embedding_hit_rate, load_benchmarks
+from lumara_web.observability.targets import TARGETS, Target
 
 from .fakes import FakeEmbedder
 from .test_engine import GatedEngine, request, started, wait_idle, wait_until
@@ -442,7 +443,7 @@ def test_load_benchmarks_takes_its_path_as_a_parameter(tmp_path):
 
 
 def test_benchmark_ratios_and_units_read_naturally():
-    from lumara_web.metrics_views import format_ratio, unit_of
+    from lumara_web.web.metrics import format_ratio, unit_of
 
     assert format_ratio(1.13) == "1.1× vs"
     assert format_ratio(0.35) == "0.35× vs"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from lumara_bench.server import free_port
 from lumara_web import create_app
-from lumara_web.bench_server import free_port
 
 from . import network_guard
 from .conftest import GUARDED_SITE

@@ -10,11 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumara_web import onnx_embedder, onnx_export
-from lumara_web.bundled import EMBEDDING_MODEL_ID, embedding_model_path
-from lumara_web.embeddings import SentenceTransformerEmbedder
-from lumara_web.onnx_embedder import (OnnxEmbedder, OnnxUnavailable, ensure_export,
-                                      load_embedder, read_layout, run_export)
+from lumara_web.inference import onnx_embedder, onnx_export
+from lumara_web.inference.bundled import EMBEDDING_MODEL_ID, embedding_model_path
+from lumara_web.inference.embeddings import SentenceTransformerEmbedder
+from lumara_web.inference.onnx_embedder import (
+    OnnxEmbedder,
+    OnnxUnavailable,
+    ensure_export,
+    load_embedder,
+    read_layout,
+    run_export,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME = "all-MiniLM-L6-v2"
@@ -169,7 +175,7 @@ def test_falls_back_to_sentence_transformers_when_export_fails(tmp_path, caplog)
     def broken(model_dir, target):
         raise OnnxUnavailable("the ONNX export failed (exit 1): no space left")
 
-    with caplog.at_level(logging.WARNING, logger="lumara_web.onnx_embedder"):
+    with caplog.at_level(logging.WARNING, logger="lumara_web.inference.onnx_embedder"):
         embedder = load_embedder(None, 64, tmp_path / "models", export=broken)
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert embedder.model_id == EMBEDDING_MODEL_ID
@@ -179,7 +185,7 @@ def test_falls_back_to_sentence_transformers_when_export_fails(tmp_path, caplog)
 
 def test_falls_back_when_onnxruntime_is_missing(exported, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    with caplog.at_level(logging.WARNING, logger="lumara_web.onnx_embedder"):
+    with caplog.at_level(logging.WARNING, logger="lumara_web.inference.onnx_embedder"):
         embedder = load_embedder(None, 64, exported.parent.parent)
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert "onnxruntime is not installed" in caplog.text

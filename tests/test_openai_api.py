@@ -10,8 +10,9 @@ import socket
 import openai
 import pytest
 
-from lumara_web import create_app, db
-from lumara_web.validation import NewMemory
+from lumara_web import create_app
+from lumara_web.memory.validation import NewMemory
+from lumara_web.storage import db
 
 from .fakes import DIMENSIONS, FakeEmbedder, FakeEngine
 from .test_engine import wait_idle, wait_until

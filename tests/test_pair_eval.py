@@ -1,4 +1,4 @@
-"""lumara_web.pair_eval: metrics checked by hand, the loader's errors, run() and markdown()."""
+"""lumara_bench.pair_eval: metrics checked by hand, the loader's errors, run() and markdown()."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lumara_web import pair_eval
+from lumara_bench import pair_eval
 from lumara_web.errors import ValidationError
 
 from .fakes import FakeEmbedder

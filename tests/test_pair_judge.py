@@ -1,4 +1,4 @@
-"""lumara_web.pair_judge: word cues and the default classifier; how insights, the chat and
+"""lumara_web.memory.pair_judge: word cues and the default classifier; how insights, the chat and
 import use it. Sentences here are written for these tests (none from an evaluation file)."""
 
 from __future__ import annotations
@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lumara_web import create_app, db, pair_judge, review_store, store
-from lumara_web.pair_judge import LABELS, PairVerdict, classify, cues
-from lumara_web.validation import NewMemory
+from lumara_web import create_app
+from lumara_web.memory import pair_judge
+from lumara_web.memory.pair_judge import LABELS, PairVerdict, classify, cues
+from lumara_web.memory.validation import NewMemory
+from lumara_web.storage import db, review_store, store
 
 from .fakes import FakeEmbedder
 from .test_engine import wait_idle

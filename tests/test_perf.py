@@ -8,8 +8,14 @@ import time
 
 import pytest
 
-from lumara_web.loading import BackgroundLoad
-from lumara_web.perf import WINDOW, PerfMonitor, RssSampler, process_started_at, record_startup
+from lumara_web.inference.loading import BackgroundLoad
+from lumara_web.observability.perf import (
+    WINDOW,
+    PerfMonitor,
+    RssSampler,
+    process_started_at,
+    record_startup,
+)
 
 # Known data with a skew, an outlier and repeats: enough for the percentiles to interpolate.
 SAMPLES = [12.0, 3.5, 7.25, 7.25, 100.0, 0.5, 42.0, 9.0, 15.5, 2.0, 8.0, 61.0, 5.0]

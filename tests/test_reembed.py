@@ -2,10 +2,11 @@
 
 import numpy as np
 
-from lumara_web import cli, create_app, db, store
-from lumara_web.embeddings import EmbeddingService
-from lumara_web.reembed import progress_bar, reembed_all
-from lumara_web.validation import NewMemory
+from lumara_web import cli, create_app
+from lumara_web.inference.embeddings import EmbeddingService
+from lumara_web.memory.reembed import progress_bar, reembed_all
+from lumara_web.memory.validation import NewMemory
+from lumara_web.storage import db, store
 
 from .fakes import FakeEmbedder, FakeEngine
 

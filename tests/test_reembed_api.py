@@ -9,9 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from lumara_web import create_app, db, meta_store, store
-from lumara_web.embeddings import EmbeddingService
-from lumara_web.reembed_job import ReembedJob
+from lumara_web import create_app
+from lumara_web.inference.embeddings import EmbeddingService
+from lumara_web.memory.reembed_job import ReembedJob
+from lumara_web.storage import db, meta_store, store
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import wait_until
@@ -53,7 +54,7 @@ def wait_finished(client) -> dict:
 
 
 def job_of(app):
-    return app.extensions["lumara_reembed"]
+    return app.extensions["lumara"].reembed
 
 
 def as_if_made_by_another_model(app) -> None:

@@ -12,12 +12,13 @@ import urllib.request
 
 import pytest
 
-from lumara_web import create_app, db
-from lumara_web.bench_server import free_port
-from lumara_web.bundled import chat_model_path
+from lumara_bench.server import free_port
+from lumara_web import create_app
 from lumara_web.errors import ConfigError
-from lumara_web.remote_engine import RemoteEngine
-from lumara_web.validation import NewMemory
+from lumara_web.inference.bundled import chat_model_path
+from lumara_web.inference.remote_engine import RemoteEngine
+from lumara_web.memory.validation import NewMemory
+from lumara_web.storage import db
 
 from .fakes import FakeEmbedder
 from .test_engine import wait_idle
@@ -27,9 +28,9 @@ START_SECONDS = 120  # load of a 135M GGUF on two busy cores: seconds, generous
 # LlamaEngine: with them the server died at its first token on this project's machines.
 SERVE = """
 import runpy, sys
-from lumara_web.engine import _without_extra_buffer_types
+from lumara_web.inference.engine import without_extra_buffer_types
 sys.argv[0] = "llama_cpp.server"
-with _without_extra_buffer_types():
+with without_extra_buffer_types():
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
 QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
@@ -81,7 +82,7 @@ def remote(server_url):
 
 
 def ask(engine, messages, **options):
-    from lumara_web.engine import GenerationRequest
+    from lumara_web.inference.engine import GenerationRequest
 
     return engine.submit(GenerationRequest(messages, **options))
 
@@ -177,6 +178,6 @@ def test_engine_settings_come_from_the_environment_and_are_checked():
     ("http://[::1]:8080/v1", True), ("http://192.168.1.20:8080/v1", False),
     ("https://gpu.example.org/v1", False)])
 def test_health_says_offline_only_while_the_chat_model_stays_on_this_machine(url, offline):
-    from lumara_web.views import _stays_on_this_machine
+    from lumara_web.web.pages import _stays_on_this_machine
 
     assert _stays_on_this_machine(url) is offline

@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from lumara_web.rendering import ALLOWED_TAGS, render_markdown
+from lumara_web.chat.rendering import ALLOWED_TAGS, render_markdown
 
 
 class Elements(HTMLParser):

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from lumara_web import review_store
+from lumara_web.storage import review_store
 
 from .test_api_errors import assert_json_error
 from .test_conversations_api import connect, snapshot

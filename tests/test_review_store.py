@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lumara_web import db, review_store, store
+from lumara_web.storage import db, review_store, store
 
 from .fakes import FakeEmbedder
 

@@ -1,4 +1,4 @@
-"""Safe on localhost (lumara_web/security.py): the attacks a web page can make on a local
+"""Safe on localhost (lumara_web/web/security.py): the attacks a web page can make on a local
 app — DNS rebinding, cross-site requests, cross-site websocket hijacking — are refused; the
 app's own page, scripts without an Origin and, off the loopback, holders of the token pass."""
 
@@ -12,13 +12,14 @@ import pytest
 from simple_websocket import Client
 from simple_websocket import ConnectionError as HandshakeRefused
 
-from lumara_web import create_app, security
+from lumara_web import create_app
 from lumara_web.errors import ConfigError
 from lumara_web.server import print_access_address
+from lumara_web.web import security
 
 from .fakes import FakeEmbedder, FakeEngine
-from .test_ws import WAIT, LiveServer, close, receive_until, send
 from .test_engine import wait_idle
+from .test_ws import WAIT, LiveServer, close, receive_until, send
 
 EVIL = "http://evil.example"
 CSP_PARTS = ("default-src 'self'", "script-src 'self'", "style-src 'self'",
@@ -41,7 +42,7 @@ def token_app(tmp_path):
 
 
 def token_of(app) -> str:
-    return app.extensions["lumara_security"].token
+    return app.extensions["lumara"].access.token
 
 
 def error_code(response) -> str:
@@ -216,7 +217,7 @@ def test_cross_origin_reads_are_left_to_the_browser(client):
 def test_loopback_binding_needs_no_token(tmp_path):
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         app = make_app(tmp_path, name=host, host=host)
-        assert app.extensions["lumara_security"].token_required is False
+        assert app.extensions["lumara"].access.token_required is False
         assert not (tmp_path / host / security.TOKEN_FILE).exists()
 
 
@@ -273,12 +274,12 @@ def test_the_token_in_the_address_does_not_authorize_a_post(token_app):
 
 
 def test_the_token_file_is_private_and_reused(tmp_path):
-    first = make_app(tmp_path, host="0.0.0.0").extensions["lumara_security"]
+    first = make_app(tmp_path, host="0.0.0.0").extensions["lumara"].access
     path = tmp_path / "data" / security.TOKEN_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().strip() == first.token and len(first.token) >= 43
     assert first.token_is_new
-    again = make_app(tmp_path, host="0.0.0.0").extensions["lumara_security"]
+    again = make_app(tmp_path, host="0.0.0.0").extensions["lumara"].access
     assert (again.token, again.token_is_new) == (first.token, False)
 
 
@@ -292,7 +293,7 @@ def test_a_token_file_without_a_usable_token_stops_start_up(tmp_path):
 def test_the_token_is_printed_on_the_first_start_only(tmp_path, capsys):
     def start_and_print(**settings) -> str:
         app = make_app(tmp_path, host="0.0.0.0", **settings)
-        print_access_address(app.extensions["lumara_security"],
+        print_access_address(app.extensions["lumara"].access,
                              app.extensions["lumara"].settings)
         return capsys.readouterr().out
 
@@ -305,7 +306,7 @@ def test_the_token_is_printed_on_the_first_start_only(tmp_path, capsys):
 
 
 def test_loopback_prints_no_token(client, capsys):
-    print_access_address(client.application.extensions["lumara_security"],
+    print_access_address(client.application.extensions["lumara"].access,
                          client.application.extensions["lumara"].settings)
     assert capsys.readouterr().out == ""
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lumara_web import create_app, db, migrations, store
-from lumara_web.bench_server import fill_memories, free_port
+from lumara_bench.server import fill_memories, free_port
+from lumara_web import create_app
+from lumara_web.storage import db, migrations, store
 
 from .fakes import FakeEmbedder, FakeEngine
 from .live_server import PROJECT_ROOT, AppProcess

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lumara_web import store
+from lumara_web.storage import store
 
 from .fakes import FakeEmbedder
 

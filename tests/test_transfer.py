@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from lumara_web import create_app, transfer
+from lumara_web import create_app
+from lumara_web.memory import transfer
 
 from .fakes import FakeEmbedder
 

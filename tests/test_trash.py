@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lumara_web import create_app, db, review_store, store
+from lumara_web import create_app
+from lumara_web.storage import db, review_store, store
 
 from .fakes import FakeEmbedder
 from .test_api import FACT, UNRELATED, add, result_ids, search
@@ -199,7 +200,7 @@ def test_a_restore_that_fails_half_way_changes_nothing(conn):
 # at random moments. Whatever the moment, each memory is wholly in one place.
 FLIPPER = textwrap.dedent("""
     import sys
-    from lumara_web import db, store
+    from lumara_web.storage import db, store
     conn = db.connect(sys.argv[1])
     ids = [int(i) for i in sys.argv[2:]]
     print("ready", flush=True)

@@ -8,8 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from lumara_web import db, migrations, retrieval, store
-from lumara_web.vector_index import VectorIndex
+from lumara_web.search import retrieval
+from lumara_web.search.vector_index import VectorIndex
+from lumara_web.storage import db, migrations, store
 
 from .fakes import FakeEmbedder
 

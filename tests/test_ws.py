@@ -11,9 +11,10 @@ import pytest
 from simple_websocket import Client, ConnectionClosed
 from werkzeug.serving import make_server
 
-from lumara_web import create_app, db
-from lumara_web.validation import NewMemory
-from lumara_web.ws import MAX_FRAME_BYTES
+from lumara_web import create_app
+from lumara_web.memory.validation import NewMemory
+from lumara_web.storage import db
+from lumara_web.web.chat_socket import MAX_FRAME_BYTES
 
 from .fakes import FakeEmbedder, FakeEngine
 from .test_engine import GatedEngine, wait_idle, wait_until

@@ -17,8 +17,8 @@ from lumara_web import create_app
 
 from ..fakes import FakeEmbedder, FakeEngine
 from ..test_engine import GatedEngine, wait_until
-from .ui import wait_in_page
 from ..test_ws import LiveServer
+from .ui import wait_in_page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -9,8 +9,20 @@ import pytest
 from playwright.sync_api import expect
 
 from ..test_engine import wait_idle, wait_until
-from .ui import (ask, by, clipboard, confirm_rename, conversation_item, eventually, injected,
-                 last_answer, memory_item, messages, send, similarity_pattern)
+from .ui import (
+    ask,
+    by,
+    clipboard,
+    confirm_rename,
+    conversation_item,
+    eventually,
+    injected,
+    last_answer,
+    memory_item,
+    messages,
+    send,
+    similarity_pattern,
+)
 
 COUNTING = " ".join(f"word{i}" for i in range(100))
 

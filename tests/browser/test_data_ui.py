@@ -123,7 +123,7 @@ def test_re_embedding_shows_a_progress_bar_that_reaches_done(site, page):
 def test_a_re_embed_running_when_the_page_loads_shows_its_progress(site, page, monkeypatch):
     for content in (SISTER, OIL, TOMATOES):
         site.api.add_memory(content)
-    job = site.app.extensions["lumara_reembed"]
+    job = site.app.extensions["lumara"].reembed
     job.batch = 1
     release, held = threading.Event(), threading.Event()
     report = job._report

@@ -8,7 +8,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from lumara_web.loading import BackgroundLoad
+from lumara_web.inference.loading import BackgroundLoad
 
 from ..fakes import FakeEmbedder
 from .ui import by

@@ -7,8 +7,15 @@ import re
 
 from playwright.sync_api import expect
 
-from .ui import (by, eventually, focus_is_inside, memory_item, memory_items,
-                 similarity_pattern, wait_in_page)
+from .ui import (
+    by,
+    eventually,
+    focus_is_inside,
+    memory_item,
+    memory_items,
+    similarity_pattern,
+    wait_in_page,
+)
 
 SISTER = "My sister Ana lives in Lisbon."
 OIL = "The car needs an oil change every 15,000 kilometres."

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from lumara_web.targets import TARGETS
+from lumara_web.observability.targets import TARGETS
 
 from .ui import by, eventually
 

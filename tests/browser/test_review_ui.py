@@ -6,8 +6,16 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .ui import (ask, by, eventually, focus_is_inside, injected, memory_item, memory_items,
-                 wait_in_page)
+from .ui import (
+    ask,
+    by,
+    eventually,
+    focus_is_inside,
+    injected,
+    memory_item,
+    memory_items,
+    wait_in_page,
+)
 
 REX = "My dog is called Rex."
 LISBON = "My sister lives in Lisbon."

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from lumara_web import security
+from lumara_web.web import security
 
 from .ui import ask, by, memory_items
 
@@ -63,7 +63,7 @@ def test_the_page_works_under_its_content_security_policy(site, page):
 
 def test_off_the_loopback_the_token_address_logs_the_browser_in(lumara, page):
     site = lumara(host="0.0.0.0")
-    token = site.app.extensions["lumara_security"].token
+    token = site.app.extensions["lumara"].access.token
     page.add_init_script(WATCH_CSP)
     refused = page.goto(site.url)
     assert refused.status == 401

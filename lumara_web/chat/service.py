@@ -1,0 +1,329 @@
+"""One chat turn, as a stream of event dicts. Knows nothing of websockets: ws.py forwards
+the events; tests read them from a list.
+
+A turn: save the user's message → embed it and retrieve memories → answer (the model for
+questions; a template for statements and small talk) → save the answer → for statements,
+extract a memory (save, suggest or drop) and judge possible contradictions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from ..errors import LumaraError, NotFound, ValidationError
+from ..inference.embeddings import EmbeddingService
+from ..inference.engine import Engine, GenerationRequest, Job
+from ..memory import validation
+from ..memory.extraction import MemoryExtractor
+from ..memory.findings import ContradictionJudge
+from ..memory.service import MemoryService
+from ..memory.validation import NewMemory
+from ..observability.perf import PerfMonitor
+from ..storage import conversation_store, review_store
+from ..storage.store import ScoredMemory
+from . import prompts
+from .rendering import render_markdown
+
+# How often a waiting turn re-checks its queue position, in seconds.
+QUEUE_POLL_SECONDS = 0.1
+# Most contradiction candidates judged by the model per new memory (each costs a model call).
+MAX_JUDGED_CANDIDATES = 3
+TITLE_CHARS = 60
+
+
+@dataclass
+class TurnRequest:
+    content: str
+    conversation_id: int | None = None
+
+
+def receipt_item(hit: ScoredMemory) -> dict:
+    memory = hit.memory
+    return {"id": memory.id, "content": memory.content, "type": memory.type,
+            "similarity": round(hit.similarity, 4)}
+
+
+class ChatService:
+    def __init__(self, *, engine: Engine, embeddings: EmbeddingService,
+                 memories: MemoryService, extractor: MemoryExtractor,
+                 judge: ContradictionJudge, settings: Mapping[str, Any],
+                 monitor: PerfMonitor | None = None):
+        self.engine = engine
+        self.monitor = monitor
+        self.embeddings = embeddings
+        self.memories = memories
+        self.extractor = extractor
+        self.judge = judge
+        self.settings = settings
+
+    # -- validation -----------------------------------------------------------------------
+    def parse_request(self, frame: Mapping[str, Any]) -> TurnRequest:
+        content = frame.get("content")
+        if content is None or (isinstance(content, str) and not content.strip()):
+            raise ValidationError("Write a message first: content is empty.",
+                                  code="empty_content")
+        # Length and clean text (no NUL, no lone surrogates): the memory API's own checks.
+        content = validation.parse_text(content, self.settings["max_message_chars"],
+                                        field="The message")
+        conversation_id = frame.get("conversation_id")
+        if conversation_id is not None and (
+                isinstance(conversation_id, bool) or not isinstance(conversation_id, int)
+                or not 0 < conversation_id < 2**63):
+            raise ValidationError("conversation_id must be a conversation's id (a positive "
+                                  "whole number) or left out for a new conversation.",
+                                  code="invalid_conversation_id")
+        return TurnRequest(content, conversation_id)
+
+    # -- the turn -------------------------------------------------------------------------
+    def turn(self, conn: Any, request: TurnRequest,
+             stop: threading.Event | None = None) -> Iterator[dict]:
+        stop = stop or threading.Event()
+        started = time.perf_counter()
+        conversation = self._conversation(conn, request)
+        history = self._history(conn, conversation)
+        user_message = conversation_store.add_message(conn, conversation.id, "user",
+                                                      request.content)
+        kind = prompts.classify(request.content)
+        try:
+            answered = yield from self._answer(conn, conversation.id, history, request.content,
+                                               kind, stop, started)
+        except LumaraError as failure:  # before any answer: busy, model unavailable, …
+            # The message is saved: the conversation id lets the client carry on in it.
+            yield {"type": "error", "code": failure.code, "message": failure.message,
+                   "conversation_id": conversation.id}
+            return
+        if answered and kind == "statement" and not stop.is_set():
+            yield from self._remember(conn, request.content, conversation.id, user_message.id,
+                                      stop)
+
+    def _answer(self, conn: Any, conversation_id: int, history: list[dict], content: str,
+                kind: str, stop: threading.Event, started: float) -> Iterator[dict]:
+        """Events from the receipt to 'done'; returns whether the answer completed."""
+        hits: list[ScoredMemory] = []
+        if kind == "question":
+            vector = self.embeddings.embed(content)
+            hits = self.memories.recall(conn, content, vector, k=self.settings["chat_memory_k"],
+                                        threshold=self.settings["chat_memory_threshold"])
+        receipt = [receipt_item(hit) for hit in hits]
+
+        job: Job | None = None
+        if kind == "question" and (hits or not prompts.is_personal(content)):
+            job = self.engine.submit(GenerationRequest(
+                prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
+                max_tokens=self.settings["answer_max_tokens"], purpose="chat",
+                pinned=prompts.PINNED_MESSAGES), stop)
+            yield from self._queue_positions(job)
+        yield {"type": "memories", "items": receipt}
+
+        text, status, error = "", "complete", None
+        pieces = iter(job) if job else _words(self._templated_reply(kind, content))
+        first_token_at = None
+        tokens = 0
+        try:
+            for piece in pieces:
+                if stop.is_set():
+                    break
+                first_token_at = first_token_at or time.perf_counter()
+                tokens += 1
+                text += piece
+                yield {"type": "token", "text": piece}
+        except LumaraError as failure:
+            status, error = "error", failure
+        except Exception as failure:  # llama.cpp failed mid-answer: say so, keep the text
+            status, error = "error", LumaraError(f"The model failed while answering "
+                                                 f"({type(failure).__name__}).",
+                                                 code="generation_failed")
+        if stop.is_set() and status == "complete":
+            status = "stopped"
+        stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
+        if job is not None and status == "complete":
+            self._record(stats)
+        answer = conversation_store.add_message(conn, conversation_id, "assistant", text,
+                                                status=status, memories=receipt, stats=stats)
+        if error is not None:
+            yield {"type": "error", "code": error.code, "message": error.message,
+                   "conversation_id": conversation_id}
+            return False
+        yield {"type": "done", "message_id": answer.id, "conversation_id": conversation_id,
+               "status": status, "stats": stats, "html": render_markdown(text)}
+        return status == "complete"
+
+    def _conversation(self, conn: Any, request: TurnRequest) -> conversation_store.Conversation:
+        if request.conversation_id is None:
+            title = " ".join(request.content.split())
+            if len(title) > TITLE_CHARS:
+                title = title[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+            return conversation_store.create_conversation(conn, title)
+        conversation = conversation_store.get_conversation(conn, request.conversation_id)
+        if conversation is None:
+            raise NotFound(f"No conversation has id {request.conversation_id}.",
+                           code="conversation_not_found")
+        return conversation
+
+    def _history(self, conn: Any,
+                 conversation: conversation_store.Conversation) -> list[dict]:
+        """Earlier turns exactly as the model saw them (a question with its memories), so
+        the prompt's prefix matches the last one and llama.cpp reuses its KV cache."""
+        messages = conversation_store.recent_messages(
+            conn, conversation.id, limit=history_window(
+                conversation.message_count, self.settings["chat_history_messages"]))
+        turns: list[dict] = []
+        for index, message in enumerate(messages):
+            if message.role == "assistant":
+                if message.content:
+                    turns.append({"role": "assistant", "content": message.content})
+                continue
+            content = message.content
+            reply = messages[index + 1] if index + 1 < len(messages) else None
+            if reply is None or reply.role != "assistant" or not reply.content:
+                continue  # an unanswered message (stopped before a word): leave it out
+            if prompts.classify(content) == "question":
+                content = prompts.question_turn(content,
+                                                [item["content"] for item in reply.memories])
+            turns.append({"role": "user", "content": content})
+        while turns and turns[0]["role"] != "user":
+            turns.pop(0)
+        return turns
+
+    def _queue_positions(self, job: Job) -> Iterator[dict]:
+        """'queued' events while the job waits: its place, and whether the model loads."""
+        last = None
+        while not job.started.is_set():
+            if job.stop.is_set():
+                self.engine.cancel(job)
+                return
+            position = self.engine.position(job)
+            current = (position, self.engine.model.state)
+            # First in line with the model ready: the worker is taking it now, not waiting.
+            waiting = position > 1 or (position == 1 and current[1] != "ready")
+            if waiting and current != last:
+                last = current
+                yield {"type": "queued", "position": position,
+                       "model_loading": self.engine.model.state == "loading"}
+            job.started.wait(QUEUE_POLL_SECONDS)
+
+    @staticmethod
+    def _templated_reply(kind: str, content: str) -> str:
+        if kind == "statement":
+            return prompts.acknowledgement(content)
+        if kind == "small_talk":
+            return prompts.small_talk_reply(content)
+        return prompts.NO_MEMORY_REPLY
+
+    # -- after the answer: remember -------------------------------------------------------
+    def _remember(self, conn: Any, statement: str, conversation_id: int, message_id: int,
+                  stop: threading.Event) -> Iterator[dict]:
+        try:
+            proposal = self.extractor.propose(statement, stop)
+        except LumaraError as failure:
+            yield {"type": "error", "code": failure.code,
+                   "message": f"Could not extract a memory: {failure.message}",
+                   "phase": "remember"}
+            return
+        if proposal is None or stop.is_set():
+            return
+        settings = self.settings
+        if proposal.confidence < settings["extraction_suggest_confidence"]:
+            return
+        findings = self.memories.check(conn, proposal.content)
+        same = [hit for hit in findings.duplicates
+                if hit.similarity >= settings["chat_skip_duplicate_threshold"]]
+        if same:
+            yield {"type": "memory_exists", "proposal": proposal.to_dict(),
+                   "existing": same[0].to_dict()}
+            return
+        reasons = list(proposal.reasons)
+        if findings.duplicates:
+            # Most likely a rewording, but a contradiction the words show no sign of can
+            # look like one ("I sleep well after coffee" / "coffee keeps me awake"), and
+            # dropping it would lose it for good: the user decides.
+            reasons.append(f"may repeat memory {findings.duplicates[0].memory.id}")
+        if findings.duplicates or proposal.confidence < settings["extraction_save_confidence"]:
+            suggestion = review_store.add_suggestion(
+                conn, content=proposal.content, type=proposal.type, tags=proposal.tags,
+                confidence=proposal.confidence, conversation_id=conversation_id,
+                message_id=message_id)
+            yield {"type": "memory_suggested", "suggestion": suggestion.to_dict(),
+                   "reasons": reasons}
+            return
+        memory, findings = self.memories.add(
+            conn, NewMemory(content=proposal.content, type=proposal.type, tags=proposal.tags,
+                            metadata={"conversation_id": conversation_id,
+                                      "message_id": message_id}), source="chat")
+        yield {"type": "memory_saved", "memory": memory.to_dict(),
+               "confidence": proposal.confidence}
+        for candidate in findings.contradiction_candidates[:MAX_JUDGED_CANDIDATES]:
+            if stop.is_set():
+                return
+            verdict = self.judge.judge(memory.content, candidate.memory.content, stop,
+                                       use_model=settings["contradiction_model_judge"],
+                                       classified=findings.verdicts.get(candidate.memory.id))
+            if not verdict.contradicts or \
+                    verdict.confidence < settings["contradiction_judge_confidence"]:
+                continue
+            contradiction = review_store.add_contradiction(
+                conn, memory_id=memory.id, existing_memory_id=candidate.memory.id,
+                similarity=candidate.similarity, confidence=verdict.confidence,
+                explanation=verdict.explanation)
+            yield {"type": "contradiction", "contradiction": contradiction.to_dict(),
+                   "memory": memory.to_dict(), "existing_memory": candidate.memory.to_dict(),
+                   "verdict": verdict.to_dict()}
+
+    def _record(self, stats: dict) -> None:
+        """Model answers only: a templated reply's speed says nothing about the model."""
+        if self.monitor is None:
+            return
+        self.monitor.record("chat.total_ms", stats["total_ms"])
+        if stats["ttft_ms"] is not None:
+            self.monitor.record("chat.ttft_ms", stats["ttft_ms"])
+        if stats["tokens_per_s"] is not None:
+            self.monitor.record("chat.tokens_per_s", stats["tokens_per_s"])
+
+    # -- start-up -------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Have the model read the fixed prompt prefixes once, in the background, so the
+        first real question only reads its own part (llama.cpp keeps the prefix states)."""
+        prefixes = [prompts.answer_messages([], "What do you remember?", []),
+                    self.extractor.messages("I like tea.")]
+        if self.settings["contradiction_model_judge"]:  # off: the judge never asks the model
+            prefixes.append(self.judge.messages("I like tea.", "I drink tea."))
+        for messages in prefixes:
+            try:
+                self.engine.submit(GenerationRequest(messages, max_tokens=1, purpose="warmup"))
+            except LumaraError:
+                return  # the model failed to load or is busy: nothing to warm
+
+
+def history_window(count: int, limit: int) -> int:
+    """How many of a conversation's last `count` messages to replay: at most `limit`, and
+    the window's start moves in steps of half of it rather than one message a turn. The
+    prompt then starts the same way for several turns, so llama.cpp reuses what it read; a
+    window sliding every turn would make the model re-read the whole history each time."""
+    step = max(1, limit // 2 // 2 * 2)  # even: a turn is two messages, so start on a question
+    start = -(-max(0, count - limit) // step) * step  # rounded up to a multiple of step
+    return count - start
+
+
+def _words(text: str) -> Iterator[str]:
+    """A templated reply, streamed like model tokens (a word and its trailing space)."""
+    words = text.split(" ")
+    for index, word in enumerate(words):
+        yield word if index == len(words) - 1 else word + " "
+
+
+def _stats(started: float, first_token_at: float | None, finished: float, tokens: int,
+           job: Job | None) -> dict:
+    generating = finished - first_token_at if first_token_at else 0.0
+    return {
+        "ttft_ms": round((first_token_at - started) * 1000, 1) if first_token_at else None,
+        "total_ms": round((finished - started) * 1000, 1),
+        "tokens": tokens,
+        # After the first token, per second; None when too few tokens to say.
+        "tokens_per_s": round((tokens - 1) / generating, 1) if tokens > 1 and generating else None,
+        "queue_ms": round((job.started_at - job.queued_at) * 1000, 1)
+        if job and job.started_at else 0.0,
+        "source": "model" if job else "template",
+    }

@@ -1,0 +1,420 @@
+"""Export every memory to one JSON (or Markdown) document, and import such a document back:
+validated whole first, then merged in one transaction without doubling what is already
+there. Plain Python: takes a connection and services, knows no Flask."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..config import MEMORY_TYPES
+from ..errors import ValidationError
+from ..inference.embeddings import EmbeddingService
+from ..search.vector_index import VectorIndex
+from ..storage import meta_store, store
+from ..storage.db import transaction
+from ..storage.migrations import EMBEDDING_DIMENSIONS
+from ..storage.store import VERSION_CHANGES, Memory, MemoryVersion
+from . import findings as insights
+from . import pair_judge
+from .reembed import BATCH
+from .validation import NewMemory, parse_new_memory, parse_text
+
+FORMAT = "lumara-export"
+VERSION = 1
+# The import body may be far larger than an ordinary request (1 MB): a memory holds up to
+# 10,000 characters (60 KB as JSON at worst, ~1 KB typically) and its vector ~8 KB as JSON
+# text. 64 MB carries several thousand memories with vectors, while parsing it (Python
+# objects take ~10x the text) stays well under a gigabyte on a personal machine.
+MAX_IMPORT_BYTES = 64_000_000
+# At one embedding per memory (~10 ms each on two cores) 10,000 re-embed in about 2 minutes,
+# the longest a single request should reasonably wait.
+MAX_IMPORT_MEMORIES = 10_000
+MAX_SOURCE_CHARS = 50  # "api", "chat", "import", "review": short labels, not text
+IMPORT_SOURCE = "import"
+PAGE = 500  # memories read per query while exporting
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+_DOCUMENT_FIELDS = {"format", "version", "exported_at", "embedding_model", "dimensions",
+                    "memories"}
+_MEMORY_FIELDS = {"content", "type", "tags", "metadata", "source", "created_at", "updated_at",
+                  "embedding", "versions"}
+_VERSION_FIELDS = {"version", "content", "type", "tags", "metadata", "replaced_at", "change"}
+
+
+@dataclass(frozen=True)
+class ImportedMemory:
+    new: NewMemory
+    source: str
+    created_at: str | None
+    updated_at: str | None
+    embedding: np.ndarray | None
+    versions: tuple[MemoryVersion, ...] = ()  # its earlier versions (exported with versions=1)
+
+
+@dataclass(frozen=True)
+class ImportDocument:
+    embedding_model: str | None
+    dimensions: int | None
+    memories: list[ImportedMemory]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int
+    skipped_duplicates: list[dict] = field(default_factory=list)
+    reembedded: bool = False
+
+    def to_dict(self) -> dict:
+        return {"imported": self.imported, "skipped_duplicates": self.skipped_duplicates,
+                "reembedded": self.reembedded}
+
+
+# -- export -------------------------------------------------------------------------------
+def all_memories(conn: Any) -> list[Memory]:
+    """Every memory, oldest first (an import then adds them in the order they were made)."""
+    memories: list[Memory] = []
+    offset = 0
+    while True:
+        page, total = store.list_memories(conn, limit=PAGE, offset=offset)
+        memories.extend(page)
+        offset += len(page)
+        if not page or offset >= total:
+            break
+    memories.reverse()
+    return memories
+
+
+def build_export(conn: Any, *, model_id: str | None, include_vectors: bool = False,
+                 include_versions: bool = False, exported_at: str | None = None) -> dict:
+    """The export document (see docs/API.md); vectors and earlier versions only when asked
+    for (a file without them still imports: both fields are optional). `model_id` is the
+    running model; the document names it only if the database records it as the maker of
+    every stored vector — during an unfinished re-embed they are a mix, and a null model
+    makes an import embed them again rather than trust them."""
+    # Memories, vectors and versions from one committed state.
+    with store.read_snapshot(conn):
+        if meta_store.get_value(conn, meta_store.VECTORS_MODEL) != model_id:
+            model_id = None
+        memories = all_memories(conn)
+        vectors: dict[int, list[float]] = {}
+        if include_vectors:
+            ids, blobs, _ = store.memory_vector_states(conn, [m.id for m in memories])
+            vectors = {memory_id: store.blob_to_vector(blob).tolist()
+                       for memory_id, blob in zip(ids, blobs)}
+        versions = ({memory.id: store.list_versions(conn, memory.id) for memory in memories}
+                    if include_versions else {})
+    items = []
+    for memory in memories:
+        item = {"content": memory.content, "type": memory.type, "tags": memory.tags,
+                "metadata": memory.metadata, "source": memory.source,
+                "created_at": memory.created_at, "updated_at": memory.updated_at}
+        if memory.id in vectors:
+            item["embedding"] = vectors[memory.id]
+        if include_versions:
+            item["versions"] = [version.to_dict() for version in versions[memory.id]]
+        items.append(item)
+    return {"format": FORMAT, "version": VERSION, "exported_at": exported_at or store.utc_now(),
+            "embedding_model": model_id, "dimensions": EMBEDDING_DIMENSIONS, "memories": items}
+
+
+# CommonMark lets any ASCII punctuation be backslash-escaped, and an escaped character is
+# always literal: escaping all of it means no content can open a heading, link, image,
+# emphasis, code span, list, quote or raw HTML.
+_MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+
+
+def escape_markdown(text: str) -> str:
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def export_markdown(conn: Any, *, exported_at: str | None = None) -> str:
+    """The memories for people to read, grouped by type, oldest first within each."""
+    memories = all_memories(conn)
+    lines = ["# Lumara memories", "",
+             f"Exported {exported_at or store.utc_now()}: {len(memories)} memories.", ""]
+    for memory_type in MEMORY_TYPES:
+        group = [memory for memory in memories if memory.type == memory_type]
+        if not group:
+            continue
+        lines += [f"## {memory_type.capitalize()} ({len(group)})", ""]
+        for memory in group:
+            # One list item per memory; each line of the content escaped and indented under
+            # it (leading spaces dropped so none turns into a code block), joined by hard
+            # breaks (a backslash at the end of a line).
+            content_lines = [escape_markdown(line.strip())
+                             for line in memory.content.splitlines() if line.strip()]
+            lines.append("- " + "\\\n  ".join(content_lines))
+            details = [f"created {escape_markdown(memory.created_at)}"]
+            if memory.tags:
+                details.append("tags: " + ", ".join(escape_markdown(tag) for tag in memory.tags))
+            lines.append(f"  *{'; '.join(details)}*")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- import: validation --------------------------------------------------------------------
+def parse_import(body: Mapping[str, Any], settings: Mapping[str, Any], *,
+                 max_memories: int | None = None) -> ImportDocument:
+    """Check the whole document; the first problem raises ValidationError naming the memory's
+    index and field, before anything is written."""
+    max_memories = MAX_IMPORT_MEMORIES if max_memories is None else max_memories
+    unknown = sorted(set(body) - _DOCUMENT_FIELDS)
+    if unknown:
+        raise _invalid(f"Unknown field(s) in the document: {', '.join(unknown)}.",
+                       "unknown_field")
+    if body.get("format") != FORMAT:
+        raise _invalid(f"format must be {FORMAT!r}: this is not a Lumara export "
+                       f"(got {_shown(body.get('format'))}).", "invalid_format")
+    if body.get("version") != VERSION or isinstance(body.get("version"), bool):
+        raise _invalid(f"version {_shown(body.get('version'))} is not supported; this Lumara "
+                       f"reads version {VERSION}.", "unsupported_version")
+    model = body.get("embedding_model")
+    if model is not None and not isinstance(model, str):
+        raise _invalid("embedding_model must be a string or null.", "invalid_embedding_model")
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool)
+                                   or dimensions < 1):
+        raise _invalid(f"dimensions must be a positive whole number (got {_shown(dimensions)}).",
+                       "invalid_dimensions")
+    items = body.get("memories")
+    if not isinstance(items, list):
+        raise _invalid("memories must be a list of memory objects.", "invalid_memories")
+    if len(items) > max_memories:
+        raise _invalid(f"The document holds {len(items):,} memories; one import takes at most "
+                       f"{max_memories:,}. Split the file and import the parts.",
+                       "too_many_memories")
+    memories = []
+    for index, item in enumerate(items):
+        try:
+            memories.append(_parse_memory(item, settings, dimensions))
+        except ValidationError as error:
+            raise ValidationError(f"memories[{index}]: {error.message} Nothing was imported.",
+                                  code=error.code) from None
+    return ImportDocument(model, dimensions, memories)
+
+
+def _parse_memory(item: Any, settings: Mapping[str, Any],
+                  dimensions: int | None) -> ImportedMemory:
+    _check_object(item, _MEMORY_FIELDS, "memory", "invalid_memory")
+    new = _new_memory(item, settings)
+    source = IMPORT_SOURCE
+    if "source" in item:
+        source = parse_text(item["source"], MAX_SOURCE_CHARS, field="source")
+    created_at = _timestamp(item, "created_at")
+    updated_at = _timestamp(item, "updated_at")
+    return ImportedMemory(new, source, created_at, updated_at,
+                          _embedding(item.get("embedding"), dimensions),
+                          _versions(item.get("versions"), settings))
+
+
+def _check_object(item: Any, allowed: set[str], what: str, code: str) -> None:
+    """`item` is an object whose fields are all among `allowed`."""
+    if not isinstance(item, dict):
+        raise _invalid(f"each {what} must be an object, not {_shown(item)}.", code)
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise _invalid(f"Unknown field(s): {', '.join(unknown)}. Allowed: "
+                       f"{', '.join(sorted(allowed))}.", "unknown_field")
+
+
+def _new_memory(item: dict, settings: Mapping[str, Any]) -> NewMemory:
+    """Content, type, tags and metadata, checked as POST /api/memories checks them."""
+    return parse_new_memory({key: item[key] for key in ("content", "type", "tags", "metadata")
+                             if key in item}, settings)
+
+
+def _versions(value: Any, settings: Mapping[str, Any]) -> tuple[MemoryVersion, ...]:
+    """A memory's earlier versions, each checked like a memory of its own."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _invalid(f"versions must be a list of version objects, not {_shown(value)}.",
+                       "invalid_versions")
+    versions: list[MemoryVersion] = []
+    for index, item in enumerate(value):
+        try:
+            versions.append(_version(item, settings))
+        except ValidationError as error:
+            raise ValidationError(f"versions[{index}]: {error.message}",
+                                  code=error.code) from None
+        if any(earlier.version == versions[-1].version for earlier in versions[:-1]):
+            raise _invalid(f"versions[{index}]: version {versions[-1].version} appears twice.",
+                           "invalid_versions")
+    return tuple(versions)
+
+
+def _version(item: Any, settings: Mapping[str, Any]) -> MemoryVersion:
+    _check_object(item, _VERSION_FIELDS, "version", "invalid_versions")
+    number = item.get("version")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise _invalid(f"version must be a positive whole number (got {_shown(number)}).",
+                       "invalid_versions")
+    change = item.get("change", "edit")
+    if change not in VERSION_CHANGES:
+        raise _invalid(f"change must be one of {', '.join(VERSION_CHANGES)} (got "
+                       f"{_shown(change)}).", "invalid_versions")
+    replaced_at = _timestamp(item, "replaced_at")
+    if replaced_at is None:
+        raise _invalid("replaced_at is required: when this version was replaced.",
+                       "invalid_timestamp")
+    new = _new_memory(item, settings)
+    return MemoryVersion(version=number, content=new.content, type=new.type, tags=new.tags,
+                         metadata=new.metadata, replaced_at=replaced_at, change=change)
+
+
+def _timestamp(item: Mapping[str, Any], name: str) -> str | None:
+    """ISO 8601, stored in the store's own form (UTC, milliseconds, Z) so it sorts as text."""
+    value = item.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{name} must be an ISO 8601 string, not {_shown(value)}.",
+                       "invalid_timestamp")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _invalid(f"{name} {value[:40]!r} is not an ISO 8601 date and time.",
+                       "invalid_timestamp") from None
+    if moment.tzinfo is None:  # Lumara writes UTC; a bare time is read as UTC too
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"))
+
+
+def _embedding(value: Any, dimensions: int | None) -> np.ndarray | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise _invalid(f"embedding must be a list of numbers, not {_shown(value)}.",
+                       "invalid_embedding")
+    expected = dimensions or EMBEDDING_DIMENSIONS
+    if len(value) != expected:
+        raise _invalid(f"embedding has {len(value)} numbers; the document says {expected}.",
+                       "invalid_embedding")
+    # Vectors are stored as float32: a larger number would become infinity.
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+               and abs(x) <= _FLOAT32_MAX for x in value):
+        raise _invalid("embedding must hold only finite numbers within float32 range.",
+                       "invalid_embedding")
+    vector = np.asarray(value, dtype=np.float32)
+    if not np.any(vector):  # a zero vector has no direction to compare
+        raise _invalid("embedding is all zeros.", "invalid_embedding")
+    return vector
+
+
+# -- import: merging -----------------------------------------------------------------------
+def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingService,
+                 settings: Mapping[str, Any], vector_index: VectorIndex | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ImportResult:
+    """Add the document's memories, with their earlier versions, in one transaction,
+    skipping any whose content equals (up to whitespace) or nearly duplicates an existing
+    memory or an earlier one in the file.
+
+    The file's vectors are used only when they come from this model at this width;
+    otherwise (and for memories without one) the contents are embedded here, in batches
+    (`progress(done, total)` after each), before the write lock is taken."""
+    same_model = (document.embedding_model == embeddings.model_id
+                  and document.dimensions == EMBEDDING_DIMENSIONS)
+    missing = [i for i, memory in enumerate(document.memories)
+               if not same_model or memory.embedding is None]
+    vectors = [memory.embedding if same_model else None for memory in document.memories]
+    if missing:
+        computed = _embed_in_batches(
+            embeddings, [document.memories[i].new.content for i in missing], progress)
+        for row, i in enumerate(missing):
+            vectors[i] = computed[row]
+    threshold = settings["duplicate_threshold"]
+    skipped: list[dict] = []
+    seen_contents: dict[str, int] = {}  # normalized content -> id stored by this import
+    added_ids: list[int] = []
+    added_vectors: list[np.ndarray] = []
+    with transaction(conn):
+        for index, (memory, vector) in enumerate(zip(document.memories, vectors)):
+            content = memory.new.content
+            normalized = " ".join(content.split())
+            existing_id, similarity = seen_contents.get(normalized), 1.0
+            if existing_id is None:
+                existing_id, similarity = _nearest_duplicate(
+                    conn, vector, content, threshold, settings, vector_index, added_ids,
+                    added_vectors)
+            if existing_id is not None:
+                skipped.append({"index": index, "content": content,
+                                "existing_id": existing_id,
+                                "similarity": round(float(similarity), 4)})
+                continue
+            stored = store.insert_memory(
+                conn, content=content, type=memory.new.type, tags=memory.new.tags,
+                embedding=vector, source=memory.source, metadata=memory.new.metadata,
+                created_at=memory.created_at, updated_at=memory.updated_at)
+            store.insert_versions(conn, stored.id, memory.versions)
+            seen_contents[normalized] = stored.id
+            added_ids.append(stored.id)
+            added_vectors.append(_unit(vector))
+    return ImportResult(imported=len(added_ids), skipped_duplicates=skipped,
+                        reembedded=bool(missing))
+
+
+def _embed_in_batches(embeddings: EmbeddingService, texts: list[str],
+                      progress: Callable[[int, int], None] | None) -> np.ndarray:
+    if progress is None:
+        return embeddings.embed_many(texts)
+    progress(0, len(texts))
+    parts = []
+    for start in range(0, len(texts), BATCH):
+        parts.append(embeddings.embed_many(texts[start:start + BATCH]))
+        progress(start + len(parts[-1]), len(texts))
+    return np.concatenate(parts)
+
+
+def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: float,
+                       settings: Mapping[str, Any], vector_index: VectorIndex | None,
+                       added_ids: list[int], added_vectors: list[np.ndarray]
+                       ) -> tuple[int | None, float]:
+    """The memory `content` (embedded as `vector`) duplicates, and how closely: among those
+    stored before the import (the same rule as adding one), then among those this import
+    has added (the index sees only committed memories, so they are compared here).
+
+    Skipping loses the memory, so only pairs at or above `threshold` count, and never one
+    the pair classifier calls a contradiction (or a swapped value): "My shoe size is 42."
+    is imported next to "My shoe size is 39."."""
+    # Rewordings below the threshold are not skipped: reworded_duplicate = threshold.
+    thresholds = replace(insights.pair_thresholds(settings), duplicate=threshold,
+                         reworded_duplicate=threshold)
+    findings = insights.find_related(
+        conn, vector, content, thresholds=thresholds,
+        contradiction_threshold=settings["contradiction_threshold"], limit=1,
+        index=vector_index)
+    best_id, best = None, -1.0
+    if findings.duplicates:
+        best_id, best = findings.duplicates[0].memory.id, findings.duplicates[0].similarity
+    if added_vectors:
+        similarities = np.stack(added_vectors) @ _unit(vector)
+        for row in np.argsort(-similarities):
+            if similarities[row] < threshold or similarities[row] <= best:
+                break
+            added = store.get_memory(conn, added_ids[row])
+            if pair_judge.classify(added.content, content, float(similarities[row]),
+                                   thresholds).label == "duplicate":
+                best_id, best = added_ids[row], float(similarities[row])
+                break
+    return best_id, best
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return np.asarray(vector, dtype=np.float32) / np.linalg.norm(vector)
+
+
+def _invalid(message: str, code: str) -> ValidationError:
+    return ValidationError(message, code=code)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return repr(value)[:40] if isinstance(value, (str, int, float)) else type(value).__name__

@@ -1,0 +1,113 @@
+"""Top-k search over the memories. `search`: by vector alone (memory findings: duplicates
+and contradiction candidates). `hybrid_search`: the vector ranking fused with the keyword
+ranking (keyword_index.py) — what the chat and the search box use.
+
+Fusion is reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): a memory scores
+Σ weight / (RRF_K + rank) over the rankings it appears in. It needs no calibration between
+a cosine and a BM25 score (which live on unrelated scales and shift with the collection),
+and a memory ranked well by both beats one ranked first by only one.
+
+The threshold rule: a memory is returned only if its cosine similarity to the query is at
+least `threshold`, whichever ranking found it (a keyword-only hit's cosine is computed from
+its stored vector). Keywords can reorder the relevant memories and bring in one the vector
+top-k missed, but never an unrelated memory that happens to share a word: when nothing
+reaches the threshold, the chat still says it has no memory of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..storage import store
+from ..storage.store import ScoredMemory
+from . import keyword_index
+from .vector_index import VectorIndex
+
+# Candidates each ranking offers the fusion (at least k): deep enough that a memory the
+# vector ranking puts 6th–20th can be lifted into a top 5 by its words; each keyword
+# candidate outside the vector ones costs one vector lookup.
+FUSION_CANDIDATES = 20
+# The RRF constant from the paper (60): it flattens the head of each ranking, so one
+# ranking's first place does not outweigh agreement between the two.
+RRF_K = 60
+# Weight of the keyword ranking against the vector ranking (1.0: plain RRF).
+KEYWORD_WEIGHT = 1.0
+# Cosine at which the query is the memory's own text, give or take a word or punctuation
+# (MiniLM: rewordings of one fact score 0.64–0.95, a copy with one number changed ~0.87).
+QUOTED_SIMILARITY = 0.95
+
+
+def search(conn: Any, query_vector: np.ndarray, *, k: int, threshold: float,
+           type: str | None = None, index: VectorIndex | None = None) -> list[ScoredMemory]:
+    """The k nearest memories whose cosine similarity is at least `threshold`, best first.
+
+    With an `index`, the in-process vector index answers (it first applies every committed
+    change); without one, or while it is still loading, sqlite-vec's KNN does."""
+    found = _nearest(conn, query_vector, k=k, type=type, index=index)
+    found = [(memory_id, similarity) for memory_id, similarity in found
+             if similarity >= threshold]
+    return _scored(conn, found)
+
+
+def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
+                  threshold: float, type: str | None = None, index: VectorIndex | None = None,
+                  keyword_weight: float = KEYWORD_WEIGHT,
+                  distinctive_words: bool = True) -> list[ScoredMemory]:
+    """Up to k memories for the query `text` (whose embedding is `query_vector`), by
+    reciprocal rank fusion of the vector and keyword rankings; each has cosine similarity
+    ≥ `threshold` (see the module docstring), reported as its similarity.
+    `keyword_weight` and `distinctive_words` (False: every word counts) are for the
+    evaluation's comparison of variants."""
+    pool = max(k, FUSION_CANDIDATES)
+    nearest = _nearest(conn, query_vector, k=pool, type=type, index=index)
+    similarity = dict(nearest)
+    # Only words at most `pool` memories share: more would tie for every keyword place.
+    keyword_ids = [memory_id for memory_id, _ in keyword_index.search(
+        conn, text, limit=pool, type=type, max_matches=pool if distinctive_words else None)]
+    unscored = [memory_id for memory_id in keyword_ids if memory_id not in similarity]
+    if unscored:
+        scored = index.similarities(query_vector, unscored) if index is not None else None
+        if scored is None:  # no index, or still loading
+            scored = store.memory_similarities(conn, query_vector, unscored)
+        similarity.update(scored)
+    rankings = [
+        ([memory_id for memory_id, cosine in nearest if cosine >= threshold], 1.0),
+        ([memory_id for memory_id in keyword_ids
+          if similarity.get(memory_id, -np.inf) >= threshold], keyword_weight),
+    ]
+    fused = reciprocal_rank_fusion(rankings)
+    # A memory quoted (nearly) word for word comes first: rank fusion weighs ranks, not
+    # how close, and a keyword ranking left with only common words or numbers (the
+    # distinctive ones filtered out) could otherwise push it below a near-namesake.
+    # Equal fused scores (first by one ranking, first by the other): the closer memory wins.
+    best = sorted(fused, key=lambda memory_id: (similarity[memory_id] < QUOTED_SIMILARITY,
+                                                -fused[memory_id], -similarity[memory_id]))
+    return _scored(conn, [(memory_id, similarity[memory_id]) for memory_id in best[:k]])
+
+
+def reciprocal_rank_fusion(rankings: list[tuple[list[int], float]]) -> dict[int, float]:
+    """Each id's fused score from (ranking best first, weight) pairs."""
+    scores: dict[int, float] = {}
+    for ranking, weight in rankings:
+        for rank, memory_id in enumerate(ranking, start=1):
+            scores[memory_id] = scores.get(memory_id, 0.0) + weight / (RRF_K + rank)
+    return scores
+
+
+def _nearest(conn: Any, query_vector: np.ndarray, *, k: int, type: str | None,
+             index: VectorIndex | None) -> list[tuple[int, float]]:
+    found = index.search(query_vector, k=k, type=type) if index is not None else None
+    if found is None:
+        return [(hit.memory.id, hit.similarity)
+                for hit in store.nearest_memories(conn, query_vector, k=k, type=type)]
+    return found
+
+
+def _scored(conn: Any, found: list[tuple[int, float]]) -> list[ScoredMemory]:
+    # Rows come from the caller's connection: a memory deleted since the index last looked
+    # is absent there, and so never returned.
+    memories = store.memories_by_id(conn, [memory_id for memory_id, _ in found])
+    return [ScoredMemory(memories[memory_id], similarity)
+            for memory_id, similarity in found if memory_id in memories]

@@ -1,0 +1,595 @@
+"""An in-process similarity index over `memory_vectors`, kept consistent with SQLite.
+
+SQLite stays the source of truth. Triggers on `memories` (migration m003) append every
+insert, update and delete to the `memory_changes` log under an AUTOINCREMENT sequence.
+Before each search the index reads the log entries newer than the last one it applied (an
+indexed range query, a few microseconds when nothing changed) and replaces those memories'
+vectors with their committed state. Only committed data is read, on the index's own
+connection: rolled-back transactions, other connections and other processes are covered
+by construction. When the log has been pruned past the index's position (it keeps the last
+CHANGE_LOG_KEEP changes), the index reloads.
+
+Two layouts, chosen by size:
+- exact: one contiguous float32 matrix; X @ q and argpartition (≈ 4 ms at 50,000 on one
+  core, and perfect recall);
+- IVF: faiss IndexIVFFlat on inner product (vectors normalized, so it is the cosine). faiss
+  is imported only at that size, so small installs never pay its memory.
+A change of layout, or an IVF grown well past the size it was trained for, is built in a
+background thread from a SQLite snapshot while the current layout keeps serving; the new
+one then catches up from the log and replaces it under the lock. The trained IVF
+centroids are saved in the data folder, so a restart re-adds the vectors but does not
+retrain.
+
+Thread safety: one lock covers applying changes and searching, so a search never sees a
+half-applied change (concurrent searches take turns: each holds it for the scan only).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..storage import db, store
+from ..storage.migrations import EMBEDDING_DIMENSIONS
+
+log = logging.getLogger(__name__)
+
+# Up to this many memories an exact scan is fast enough (≈ 4 ms at 50,000 on one core of
+# this kind of machine, ≈ 8 ms at 100,000 — no headroom under the 10 ms aim there) and
+# needs no training; above it the IVF layout. An IVF collection goes back to exact below
+# half of it (the gap stops a collection near the limit from rebuilding back and forth).
+EXACT_LIMIT = 50_000
+# IVF lists: about n/100 vectors per list, as a power of two, at most 1,024 (512 at the
+# exact limit, 1,024 from 100,000 on). More lists would make k-means training at 1M
+# memories cost minutes on two cores.
+IVF_MAX_LISTS = 1024
+# Lists scanned per query: 1/16 of them (64 of 1,024 ≈ 6 % of the vectors). Measured on
+# clustered embedding-like data (bench_search.py) at 1M: recall@10 0.997 (0.994 for queries
+# far from every stored memory); 1/32 gave 0.986 (0.972) — kept as headroom for data
+# less kind than the benchmark's.
+IVF_PROBE_DIVISOR = 16
+# k-means sample per list: faiss warns below 39, its default cap is 256; 64 trains 1,024
+# lists in seconds and gives the same recall here.
+IVF_TRAIN_PER_LIST = 64
+# k-means iterations: 10 instead of faiss's 25 trains 2.5× faster with the same recall
+# (bench_search.py: 0.997 at 1M either way).
+IVF_TRAIN_ITERATIONS = 10
+# Retrain when the collection has grown this many times past the size it was trained at.
+IVF_RETRAIN_GROWTH = 4
+# Saved centroids are reused unless vectors fit them this much worse (mean cosine to their
+# nearest centroid) than when they were trained — e.g. after a change of embedding model.
+CENTROID_FIT_TOLERANCE = 0.05
+# Rows per matrix-vector product in the exact scan. numpy's OpenBLAS splits a product of
+# 2,000 or more rows over two threads, and on two cores busy with other work (llama.cpp
+# decoding) the second thread waits a scheduler tick: 8 ms measured at 2,000–100,000 rows,
+# against 0.7 ms for 10,000 rows in blocks of 1,024, which stay on the calling thread.
+SCAN_BLOCK_ROWS = 1024
+# Vectors read from SQLite per batch while loading (≈ 6 MB).
+LOAD_BATCH = 4096
+# More pending changes than this share of the collection: reload instead of applying them
+# one by one (a vec0 point lookup costs ≈ 0.2 ms).
+RELOAD_SHARE = 0.25
+# After a failed load, searches use sqlite-vec for this long before the next attempt (the
+# failure is logged once per attempt, not once per search).
+BUILD_RETRY_SECONDS = 60.0
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    """Unit rows (so the inner product is the cosine); zero rows stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, EMBEDDING_DIMENSIONS)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k highest finite scores, best first."""
+    if k < len(scores):
+        positions = np.argpartition(-scores, k - 1)[:k]
+    else:
+        positions = np.arange(len(scores))
+    positions = positions[np.argsort(-scores[positions], kind="stable")]
+    return positions[np.isfinite(scores[positions])]
+
+
+class ExactVectors:
+    """Rows of a contiguous matrix with their memory ids and type codes; deletes move the
+    last row into the hole, so the matrix never has gaps to skip."""
+
+    kind = "exact"
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray):
+        capacity = max(1024, len(ids) + len(ids) // 4)
+        self._matrix = np.zeros((capacity, EMBEDDING_DIMENSIONS), dtype=np.float32)
+        self._ids = np.zeros(capacity, dtype=np.int64)
+        self._codes = np.zeros(capacity, dtype=np.uint8)
+        self._size = len(ids)
+        self._matrix[:self._size] = vectors
+        self._ids[:self._size] = ids
+        self._codes[:self._size] = codes
+        self._row = {int(memory_id): row for row, memory_id in enumerate(ids.tolist())}
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def nbytes(self) -> int:
+        # The dict: ≈ 100 bytes per entry (key, value and table slot).
+        return (self._matrix.nbytes + self._ids.nbytes + self._codes.nbytes
+                + 100 * len(self._row))
+
+    def count(self, code: int) -> int:
+        return int(np.count_nonzero(self._codes[:self._size] == code))
+
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray) -> None:
+        for memory_id, vector, code in zip(ids.tolist(), vectors, codes.tolist()):
+            row = self._row.get(memory_id)
+            if row is None:
+                if self._size == len(self._ids):
+                    self._grow()
+                row = self._size
+                self._size += 1
+                self._row[memory_id] = row
+                self._ids[row] = memory_id
+            self._matrix[row] = vector
+            self._codes[row] = code
+
+    def remove(self, ids: list[int]) -> None:
+        for memory_id in ids:
+            row = self._row.pop(memory_id, None)
+            if row is None:
+                continue
+            last = self._size - 1
+            if row != last:
+                moved = int(self._ids[last])
+                self._matrix[row] = self._matrix[last]
+                self._ids[row] = moved
+                self._codes[row] = self._codes[last]
+                self._row[moved] = row
+            self._size = last
+
+    def _grow(self) -> None:
+        capacity = 2 * len(self._ids)
+        matrix = np.zeros((capacity, EMBEDDING_DIMENSIONS), dtype=np.float32)
+        matrix[:self._size] = self._matrix[:self._size]
+        self._matrix = matrix
+        self._ids = np.resize(self._ids, capacity)
+        self._codes = np.resize(self._codes, capacity)
+
+    def search(self, query: np.ndarray, k: int, code: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.empty(self._size, dtype=np.float32)
+        for start in range(0, self._size, SCAN_BLOCK_ROWS):
+            block = slice(start, min(start + SCAN_BLOCK_ROWS, self._size))
+            np.matmul(self._matrix[block], query, out=scores[block])
+        if code:
+            scores[self._codes[:self._size] != code] = -np.inf
+        positions = _top_k(scores, k)
+        return self._ids[positions], scores[positions]
+
+    def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        rows = {memory_id: self._row[memory_id] for memory_id in ids if memory_id in self._row}
+        if not rows:
+            return {}
+        scores = self._matrix[list(rows.values())] @ query
+        return dict(zip(rows, scores.tolist()))
+
+
+def _faiss() -> Any:
+    import faiss
+
+    # One thread: the server decodes with llama.cpp on the other threads, and two OpenMP
+    # pools on two cores slow each other down (see engine.py). One query at a time is
+    # also where IVF is fastest — its threads split queries, not one query's lists.
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
+def ivf_lists(size: int) -> int:
+    """About 100 vectors per list, a power of two, at most IVF_MAX_LISTS."""
+    return int(min(IVF_MAX_LISTS, 2 ** max(0, round(math.log2(max(size, 1) / 100)))))
+
+
+class IvfVectors:
+    """faiss IndexIVFFlat keyed by memory id. Types: one bitmap per type code over memory
+    ids, so a filtered search skips other types inside the scan (faiss IDSelectorBitmap)."""
+
+    kind = "ivf"
+
+    def __init__(self, index: Any, trained_size: int):
+        self.faiss = _faiss()
+        self.index = index
+        self.trained_size = trained_size
+        self.nprobe = min(index.nlist, max(8, index.nlist // IVF_PROBE_DIVISOR))
+        self._type_of = np.zeros(1024, dtype=np.uint8)  # by memory id; 0 = absent
+        self._bitmaps: dict[int, np.ndarray] = {}
+        self._counts: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def nbytes(self) -> int:
+        # Codes and ids in the lists, the id → list hashtable (≈ 32 bytes per entry), the
+        # centroids, our type arrays.
+        lists = self.index.ntotal * (self.index.code_size + 8 + 32)
+        centroids = self.index.nlist * EMBEDDING_DIMENSIONS * 4
+        return int(lists + centroids + self._type_of.nbytes
+                   + sum(bitmap.nbytes for bitmap in self._bitmaps.values()))
+
+    def count(self, code: int) -> int:
+        return self._counts.get(code, 0)
+
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray) -> None:
+        if not len(ids):
+            return
+        self.remove(ids.tolist())
+        self._ensure_id_capacity(int(ids.max()))
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                np.ascontiguousarray(ids, dtype=np.int64))
+        self._type_of[ids] = codes
+        for code in np.unique(codes).tolist():
+            chosen = ids[codes == code]
+            bitmap = self._bitmaps.setdefault(code, np.zeros(len(self._type_of) // 8, np.uint8))
+            np.bitwise_or.at(bitmap, chosen >> 3, (1 << (chosen & 7)).astype(np.uint8))
+            self._counts[code] = self._counts.get(code, 0) + len(chosen)
+
+    def remove(self, ids: list[int]) -> None:
+        present = np.array([memory_id for memory_id in ids
+                            if 0 <= memory_id < len(self._type_of) and self._type_of[memory_id]],
+                           dtype=np.int64)
+        if not len(present):
+            return
+        self.index.remove_ids(present)
+        for code in np.unique(self._type_of[present]).tolist():
+            chosen = present[self._type_of[present] == code]
+            np.bitwise_and.at(self._bitmaps[code], chosen >> 3,
+                              ~(1 << (chosen & 7)).astype(np.uint8))
+            self._counts[code] -= len(chosen)
+        self._type_of[present] = 0
+
+    def _ensure_id_capacity(self, largest_id: int) -> None:
+        if largest_id < len(self._type_of):
+            return
+        capacity = 8 * (max(2 * len(self._type_of), largest_id + 1) // 8 + 1)
+        grown = np.zeros(capacity, dtype=np.uint8)
+        grown[:len(self._type_of)] = self._type_of
+        self._type_of = grown
+        for code, bitmap in self._bitmaps.items():
+            grown = np.zeros(capacity // 8, dtype=np.uint8)
+            grown[:len(bitmap)] = bitmap
+            self._bitmaps[code] = grown
+
+    def search(self, query: np.ndarray, k: int, code: int) -> tuple[np.ndarray, np.ndarray]:
+        total = len(self)
+        wanted = min(k, self.count(code) if code else total)
+        if wanted <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        params = self.faiss.SearchParametersIVF()
+        nprobe = self.nprobe
+        if code:
+            # Other types are skipped inside the scan. A type holding 1/m of the memories
+            # has fewer candidates per list: scan √m times the lists (at 1M, a 10 % type:
+            # recall 0.995 with 1×, 1.0 with 4×; √m also covers much rarer types).
+            bitmap = self._bitmaps[code]
+            selector = self.faiss.IDSelectorBitmap(len(bitmap), self.faiss.swig_ptr(bitmap))
+            params.sel = selector
+            nprobe *= math.ceil(math.sqrt(total / self.count(code)))
+        query = query.reshape(1, -1)
+        while True:
+            params.nprobe = min(nprobe, self.index.nlist)
+            scores, ids = self.index.search(query, k, params=params)
+            found = ids[0] >= 0
+            # Too few found in the probed lists (a rare type, a far-off query): widen.
+            if found.sum() >= wanted or params.nprobe >= self.index.nlist:
+                return ids[0][found], scores[0][found]
+            nprobe *= 4
+
+    def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        # The hashtable direct map (build_ivf) finds each vector without a scan.
+        present = [memory_id for memory_id in ids
+                   if 0 <= memory_id < len(self._type_of) and self._type_of[memory_id]]
+        return {memory_id: float(self.index.reconstruct(memory_id) @ query)
+                for memory_id in present}
+
+
+def _centroid_fit(quantizer: Any, sample: np.ndarray) -> float:
+    scores, _ = quantizer.search(sample, 1)
+    return float(scores.mean())
+
+
+def build_ivf(ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray,
+              cache_dir: Path | None = None) -> IvfVectors:
+    """Train (or reuse saved centroids), then add every vector."""
+    faiss = _faiss()
+    size = len(ids)
+    nlist = ivf_lists(size)
+    rng = np.random.default_rng(size)  # seeded: the same data trains the same lists
+    sample = vectors[rng.choice(size, min(size, IVF_TRAIN_PER_LIST * nlist), replace=False)]
+    index, trained_size = _saved_centroids(cache_dir, nlist, size, sample)
+    if index is None:
+        quantizer = faiss.IndexFlatIP(EMBEDDING_DIMENSIONS)
+        index = faiss.IndexIVFFlat(quantizer, EMBEDDING_DIMENSIONS, nlist,
+                                   faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = 1234
+        index.cp.niter = IVF_TRAIN_ITERATIONS
+        index.train(sample)
+        trained_size = size
+        _save_centroids(cache_dir, index, size, _centroid_fit(index.quantizer, sample[:2048]))
+    # The hashtable maps an id to its list: a removal touches one list, not all of them.
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    built = IvfVectors(index, trained_size)
+    for start in range(0, size, 65536):
+        built.upsert(ids[start:start + 65536], vectors[start:start + 65536],
+                     codes[start:start + 65536])
+    return built
+
+
+def _centroid_paths(cache_dir: Path, nlist: int) -> tuple[Path, Path]:
+    stem = cache_dir / f"ivf{nlist}-d{EMBEDDING_DIMENSIONS}"
+    return stem.with_suffix(".faiss"), stem.with_suffix(".json")
+
+
+def _saved_centroids(cache_dir: Path | None, nlist: int, size: int,
+                     sample: np.ndarray) -> tuple[Any, int]:
+    if cache_dir is None:
+        return None, 0
+    index_path, meta_path = _centroid_paths(cache_dir, nlist)
+    try:
+        meta = json.loads(meta_path.read_text())
+        index = _faiss().read_index(str(index_path))
+    except (OSError, ValueError, RuntimeError):
+        return None, 0
+    if (index.ntotal or index.nlist != nlist or index.d != EMBEDDING_DIMENSIONS
+            or size > IVF_RETRAIN_GROWTH * meta["trained_size"]
+            or _centroid_fit(index.quantizer, sample[:2048])
+            < meta["fit"] - CENTROID_FIT_TOLERANCE):
+        return None, 0
+    return index, int(meta["trained_size"])
+
+
+def _save_centroids(cache_dir: Path | None, index: Any, size: int, fit: float) -> None:
+    if cache_dir is None:
+        return
+    index_path, meta_path = _centroid_paths(cache_dir, index.nlist)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = index_path.with_suffix(".partial")
+        _faiss().write_index(index, str(partial))  # trained, still empty: centroids only
+        partial.replace(index_path)
+        meta_path.write_text(json.dumps({"trained_size": size, "fit": fit}))
+    except OSError as error:  # a cache: a failure costs a retrain at the next start
+        log.warning("could not save the IVF centroids in %s: %s", cache_dir, error)
+
+
+@dataclass
+class Snapshot:
+    """Every vector as of one log position, read in one SQLite read transaction."""
+
+    seq: int
+    ids: np.ndarray
+    vectors: np.ndarray  # normalized rows
+    codes: np.ndarray  # type codes
+
+
+class VectorIndex:
+    """Top-k cosine search over the memories' vectors for one database, in this process."""
+
+    def __init__(self, db_path: str | Path, *, cache_dir: str | Path | None = None,
+                 exact_limit: int = EXACT_LIMIT, exact_return: int | None = None,
+                 connect: Callable[[], Any] | None = None):
+        self.db_path = Path(db_path)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.exact_limit = exact_limit
+        self.exact_return = exact_limit // 2 if exact_return is None else exact_return
+        self._connect = connect or (lambda: db.connect(self.db_path, check_same_thread=False))
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._vectors: ExactVectors | IvfVectors | None = None
+        self._seq = 0
+        self._type_codes: dict[str, int] = {}
+        self._builder: threading.Thread | None = None
+        self._build_error: BaseException | None = None
+        self._failed_at = 0.0
+        self.timings: dict[str, float] = {}
+
+    # -- public -------------------------------------------------------------------------
+    def start_loading(self) -> None:
+        """Load in a background thread; searches fall back to sqlite-vec until it is done."""
+        with self._lock:
+            if self._vectors is None:
+                self._start_builder()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout)
+        return self._vectors is not None
+
+    def refresh(self) -> None:
+        """Load if needed (in this thread) and apply every committed change."""
+        with self._lock:
+            self._refresh_locked(wait=True)
+
+    def search(self, query: np.ndarray, *, k: int,
+               type: str | None = None) -> list[tuple[int, float]] | None:
+        """(memory id, cosine similarity) of the k nearest vectors, best first; None while
+        a background load is still running (the caller then asks sqlite-vec)."""
+        query = _normalized(query)[0]
+        with self._lock:
+            if not self._refresh_locked(wait=False):
+                return None
+            vectors = self._vectors
+            code = self._type_codes.get(type, -1) if type else 0
+            if k <= 0 or code < 0 or not len(vectors):
+                return []
+            ids, scores = vectors.search(query, k, code)
+        return list(zip(ids.tolist(), scores.tolist()))
+
+    def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float] | None:
+        """Cosine similarity of `query` to each of the memories `ids` that exist (hybrid
+        retrieval scores keyword hits the vector top-k left out); None while loading."""
+        query = _normalized(query)[0]
+        with self._lock:
+            if not self._refresh_locked(wait=False):
+                return None
+            return self._vectors.similarities(query, ids)
+
+    def stats(self) -> dict:
+        with self._lock:
+            vectors = self._vectors
+            stats = {"layout": vectors.kind if vectors is not None else "loading",
+                     "size": len(vectors) if vectors is not None else 0,
+                     "bytes": vectors.nbytes if vectors is not None else 0,
+                     "seq": self._seq, **self.timings}
+            if isinstance(vectors, IvfVectors):
+                stats.update(nlist=vectors.index.nlist, nprobe=vectors.nprobe,
+                             trained_size=vectors.trained_size)
+            return stats
+
+    def close(self) -> None:
+        self.wait_ready()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._vectors = None
+
+    # -- keeping up with SQLite -----------------------------------------------------------
+    def _refresh_locked(self, *, wait: bool) -> bool:
+        """Apply pending changes; False when there is nothing to search yet."""
+        if self._vectors is None:
+            retry_later = (self._build_error is not None
+                           and time.monotonic() - self._failed_at < BUILD_RETRY_SECONDS)
+            if self._builder is None and (wait or not retry_later):
+                self._start_builder()
+            if not wait:
+                return False
+            self._lock.release()
+            try:
+                self.wait_ready()
+            finally:
+                self._lock.acquire()
+            if self._vectors is None:
+                error, self._build_error = self._build_error, None
+                raise RuntimeError("the vector index could not be loaded") from error
+        if self._conn is None:
+            self._conn = self._connect()
+        if not self._catch_up(self._vectors, self._conn):
+            # The log was pruned past our position: rebuild, and let searches use
+            # sqlite-vec meanwhile (a stale index would return wrong memories).
+            self._vectors = None
+            return self._refresh_locked(wait=wait)
+        self._maybe_rebuild()
+        return True
+
+    def _catch_up(self, vectors: ExactVectors | IvfVectors, conn: Any) -> bool:
+        """Bring `vectors` from self._seq to the committed state; False when it cannot
+        (log pruned past self._seq, or so many changes that a reload is cheaper)."""
+        changes, pruned = store.memory_changes_since(conn, self._seq)
+        if pruned:
+            return False
+        if not changes:
+            return True
+        changed = sorted({memory_id for _, memory_id in changes})
+        if len(changed) > max(1000, RELOAD_SHARE * len(vectors)):
+            return False
+        ids, blobs, types = store.memory_vector_states(conn, changed)
+        present = np.array(ids, dtype=np.int64)
+        vectors.remove(sorted(set(changed) - set(ids)))
+        if ids:
+            matrix = _normalized(np.frombuffer(b"".join(blobs), dtype="<f4"))
+            vectors.upsert(present, matrix, self._codes(types))
+        self._seq = max(seq for seq, _ in changes)
+        return True
+
+    def _codes(self, types: list[str]) -> np.ndarray:
+        """Small integer codes for type names (0 means "any type" in a search)."""
+        for name in set(types) - self._type_codes.keys():
+            if len(self._type_codes) == 255:
+                raise ValueError(f"More than 255 memory types: cannot index {name!r}.")
+            self._type_codes[name] = len(self._type_codes) + 1
+        codes = self._type_codes
+        return np.fromiter((codes[name] for name in types), dtype=np.uint8, count=len(types))
+
+    def _maybe_rebuild(self) -> None:
+        vectors = self._vectors
+        size = len(vectors)
+        wrong_layout = (isinstance(vectors, ExactVectors) and size > self.exact_limit) or (
+            isinstance(vectors, IvfVectors) and size < self.exact_return)
+        outgrown = (isinstance(vectors, IvfVectors)
+                    and size > IVF_RETRAIN_GROWTH * vectors.trained_size)
+        if (wrong_layout or outgrown) and self._builder is None:
+            self._start_builder()
+
+    # -- loading --------------------------------------------------------------------------
+    def _start_builder(self) -> None:
+        self._builder = threading.Thread(target=self._build, name="vector-index-build",
+                                         daemon=True)
+        self._builder.start()
+
+    def _build(self) -> None:
+        """Load a snapshot, build the layout its size calls for, catch up under the lock
+        and install it. Runs in the builder thread; retries if the log moves too far."""
+        try:
+            conn = self._connect()
+            try:
+                while True:
+                    started = time.perf_counter()
+                    snapshot = self._load_snapshot(conn)
+                    loaded = time.perf_counter()
+                    if self.cache_dir is None and len(snapshot.ids) > self.exact_limit:
+                        log.info("building the IVF index without a data folder: the "
+                                 "centroids will be trained again at the next start")
+                    vectors = self._layout_for(snapshot)
+                    built = time.perf_counter()
+                    with self._lock:
+                        previous_seq, self._seq = self._seq, snapshot.seq
+                        if self._catch_up(vectors, conn):
+                            self._vectors = vectors
+                            self._builder, self._build_error = None, None
+                            self.timings = {"load_s": round(loaded - started, 3),
+                                            "build_s": round(built - loaded, 3)}
+                            return
+                        self._seq = previous_seq
+            finally:
+                conn.close()
+        except BaseException as error:
+            log.exception("the vector index could not be built")
+            with self._lock:
+                self._build_error, self._failed_at = error, time.monotonic()
+                self._builder = None
+
+    def _load_snapshot(self, conn: Any) -> Snapshot:
+        with store.read_snapshot(conn):
+            seq = store.memory_change_seq(conn)
+            typed_ids, types = store.memory_types(conn)
+            id_parts, vector_parts = [], []
+            for ids, blobs in store.iter_memory_vectors(conn, LOAD_BATCH):
+                id_parts.append(np.array(ids, dtype=np.int64))
+                vector_parts.append(_normalized(np.frombuffer(b"".join(blobs), dtype="<f4")))
+        ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.int64)
+        vectors = (np.concatenate(vector_parts) if vector_parts
+                   else np.empty((0, EMBEDDING_DIMENSIONS), np.float32))
+        del vector_parts
+        # Each vector takes its memory's type (memory_types is ordered by id); a vector
+        # without its memory row is skipped (store.integrity_problems reports it).
+        typed_ids = np.array(typed_ids, dtype=np.int64)
+        where = np.minimum(np.searchsorted(typed_ids, ids), max(len(typed_ids) - 1, 0))
+        known = typed_ids[where] == ids if len(typed_ids) else np.zeros(len(ids), bool)
+        if not known.all():
+            ids, vectors, where = ids[known], vectors[known], where[known]
+        with self._lock:
+            type_codes = self._codes(types)
+        return Snapshot(seq, ids, vectors, type_codes[where])
+
+    def _layout_for(self, snapshot: Snapshot) -> ExactVectors | IvfVectors:
+        if len(snapshot.ids) > self.exact_limit:
+            return build_ivf(snapshot.ids, snapshot.vectors, snapshot.codes, self.cache_dir)
+        return ExactVectors(snapshot.ids, snapshot.vectors, snapshot.codes)

@@ -1,0 +1,148 @@
+"""The services container: everything heavy, built once per process from the settings and
+shared by the web layer, the commands and the benchmark. Knows nothing of Flask."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .access import AccessPolicy, build_policy
+from .chat.service import ChatService
+from .errors import DatabaseError
+from .inference.embeddings import EmbeddingService, PersistentEmbeddingCache
+from .inference.engine import Engine, LlamaEngine
+from .inference.onnx_embedder import load_embedder
+from .inference.remote_engine import RemoteEngine
+from .memory.extraction import MemoryExtractor
+from .memory.findings import ContradictionJudge
+from .memory.memory_types import TypeClassifier
+from .memory.reembed_job import ReembedJob
+from .memory.review import ReviewService
+from .memory.service import MemoryService
+from .observability.perf import PerfMonitor, RssSampler, record_startup
+from .search.vector_index import VectorIndex
+from .storage import db, migrations, store
+
+log = logging.getLogger(__name__)
+
+# Objects a test (or an embedding program) may pass instead of the real models.
+COMPONENT_KEYS = ("embedder", "engine")
+
+
+@dataclass
+class Services:
+    """One per process; `start()` sets the background loads going."""
+
+    settings: dict
+    access: AccessPolicy
+    embeddings: EmbeddingService
+    vector_index: VectorIndex
+    memories: MemoryService
+    engine: Engine
+    review: ReviewService
+    chat: ChatService
+    reembed: ReembedJob
+    monitor: PerfMonitor
+    rss: RssSampler
+    startup_problems: list[str] = field(default_factory=list)
+    first_setup: bool = False
+
+    def start(self) -> None:
+        """Load the models and the index in the background; nothing here blocks."""
+        # Re-embeds by itself once the model loads if the stored vectors come from another.
+        self.reembed.start_if_model_changed()
+        self.embeddings.start_loading()
+        self.vector_index.start_loading()
+        self.engine.start()
+        self.chat.warm_up()
+        record_startup(self.monitor, {"embedding": self.embeddings.model,
+                                      "chat": self.engine.model},
+                       first_setup=self.first_setup)
+
+
+def build_services(settings: dict, components: dict[str, Any] | None = None) -> Services:
+    """Prepare the database and build every service. `components` may hold an `embedder`
+    or an `engine` that replaces the real model (tests pass fakes this way)."""
+    components = components or {}
+    first_setup = not Path(settings["db_path"]).exists()
+    settings["data_dir"].mkdir(parents=True, exist_ok=True)
+    problems = prepare_database(settings)
+    monitor = PerfMonitor()
+    engine = components.get("engine") or build_engine(settings)
+    embedder = components.get("embedder")
+    embeddings = EmbeddingService(
+        cache=PersistentEmbeddingCache(settings["db_path"]),
+        memo_size=settings["embedding_memo_size"],
+        batch_size=settings["embedding_batch_size"],
+        wait_seconds=settings["model_wait_seconds"],
+        embedder=embedder,
+        # ONNX Runtime, exported once into <data_dir>/models; sentence-transformers (torch,
+        # ~400 MB more memory) only if that fails: see inference/onnx_embedder.py.
+        loader=None if embedder else functools.partial(
+            load_embedder, settings["embedding_model"], settings["embedding_batch_size"],
+            settings["data_dir"] / "models"),
+        runner=engine.run_task,  # all inference on one thread: see inference/engine.py
+        monitor=monitor)
+    # One similarity index per process and database; it loads in the background and
+    # searches use sqlite-vec until it is ready (see search/vector_index.py).
+    vector_index = VectorIndex(settings["db_path"], cache_dir=settings["data_dir"] / "index")
+    memories = MemoryService(embeddings, settings, vector_index, monitor)
+    chat = ChatService(engine=engine, embeddings=embeddings, memories=memories,
+                       extractor=MemoryExtractor(engine, TypeClassifier(embeddings)),
+                       judge=ContradictionJudge(engine), settings=settings, monitor=monitor)
+    return Services(settings=settings, access=build_policy(settings), embeddings=embeddings,
+                    vector_index=vector_index, memories=memories, engine=engine,
+                    review=ReviewService(memories), chat=chat,
+                    reembed=ReembedJob(settings["db_path"], embeddings), monitor=monitor,
+                    rss=RssSampler(monitor), startup_problems=problems,
+                    first_setup=first_setup)
+
+
+def build_engine(settings: dict) -> Engine:
+    """The chat model: an external OpenAI-compatible server when one is set, else llama.cpp
+    in this process."""
+    if settings["engine_url"]:
+        return RemoteEngine(
+            url=settings["engine_url"], model=settings["engine_model"],
+            api_key=settings["engine_api_key"], n_ctx=settings["n_ctx"],
+            max_queue=settings["max_queue"])
+    return LlamaEngine(
+        model_path=settings["model"], n_ctx=settings["n_ctx"], max_queue=settings["max_queue"],
+        extra_buffer_types=settings["llama_extra_buffers"],
+        prompt_cache_mb=settings["prompt_cache_mb"], niceness=settings["inference_niceness"],
+        kv_cache_type=settings["kv_cache_type"])
+
+
+def prepare_database(settings: dict) -> list[str]:
+    """Migrate, purge old trash and run a quick integrity check; the problems found (the
+    app still starts: /health and the page show them)."""
+    path = settings["db_path"]
+    try:
+        conn = db.connect(path)
+        try:
+            migrations.migrate(conn)
+            store.purge_trash_older_than(conn, settings["trash_days"])
+            problems = store.check_integrity(conn, quick=True).problems()
+        finally:
+            conn.close()
+    except (db.driver()[0].DatabaseError, OSError) as error:
+        # Nothing can run on a file SQLite cannot read or open: say which and what to do.
+        raise unusable_database(path, error) from None
+    if problems:
+        log.error("database %s has problems: %s", path, " ".join(problems))
+    return problems
+
+
+def unusable_database(path: Path, error: Exception) -> DatabaseError:
+    if isinstance(error, (db.driver()[0].OperationalError, OSError)):
+        advice = ("Check that this user may read and write it and its folder, and that no "
+                  "other program holds it locked; or choose another file with --db-path.")
+    else:  # not a database, or damaged where SQLite must read first (header, schema)
+        advice = ("The file is damaged or not a Lumara database. Restore it from a backup, "
+                  "or move it aside (with any -wal and -shm files next to it) and Lumara "
+                  "starts with an empty one; or choose another file with --db-path.")
+    return DatabaseError(f"Cannot open the database {path} ({error}). {advice}",
+                         code="database_unusable")
