@@ -50,6 +50,11 @@ class Services:
     startup_problems: list[str] = field(default_factory=list)
     first_setup: bool = False
 
+    def connect(self) -> Any:
+        """A new connection to the database, prepared as every connection is (storage/db.py);
+        the caller closes it. The web layer gets one per request or chat session."""
+        return db.connect(self.settings["db_path"])
+
     def start(self) -> None:
         """Load the models and the index in the background; nothing here blocks."""
         # Re-embeds by itself once the model loads if the stored vectors come from another.

@@ -9,7 +9,6 @@ from flask import Flask
 from flask_sock import ConnectionClosed, Sock
 
 from ..chat.session import ChatSession
-from ..storage import db
 from .context import current_services
 
 sock = Sock()
@@ -32,8 +31,7 @@ def init_app(app: Flask) -> None:
 @sock.route("/ws/chat")
 def chat_socket(ws) -> None:
     services = current_services()
-    db_path = services.settings["db_path"]
-    session = ChatSession(services.chat, connect_db=lambda: db.connect(db_path),
+    session = ChatSession(services.chat, connect_db=services.connect,
                           send=lambda event: ws.send(json.dumps(event)))
     try:
         while True:

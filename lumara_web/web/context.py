@@ -12,7 +12,6 @@ from werkzeug.wsgi import LimitedStream
 from ..errors import ValidationError
 from ..memory import validation
 from ..services import Services
-from ..storage import db
 
 
 def current_services() -> Services:
@@ -22,7 +21,7 @@ def current_services() -> Services:
 def get_db() -> Any:
     """This request's connection, opened on first use and closed when the request ends."""
     if "lumara_db" not in g:
-        g.lumara_db = db.connect(current_services().settings["db_path"])
+        g.lumara_db = current_services().connect()
     return g.lumara_db
 
 
