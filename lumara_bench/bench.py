@@ -39,6 +39,7 @@ from lumara_web.inference.engine import (
 )
 from lumara_web.inference.onnx_embedder import load_embedder
 from lumara_web.memory import validation
+from lumara_web.observability import metrics_report
 from lumara_web.observability.targets import TARGETS, Target
 from lumara_web.storage import db, migrations
 from lumara_web.version import __version__
@@ -48,7 +49,9 @@ from .search import bench_search_scale
 from .server import measure_loaded_server, measure_startup
 
 DOCS_MD = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
-DOCS_JSON = PROJECT_ROOT / "docs" / "benchmarks.json"
+# The figures of the default run ship with the product (/metrics shows them); a run with its
+# own --output writes them beside that file instead.
+RECORDED_FIGURES = metrics_report.BENCHMARKS_PATH
 
 SUBJECTS = ["my sister", "the dentist", "our landlord", "my manager", "the car", "grandma",
             "the cabin", "my running club", "the bakery", "my passport", "the garden",
@@ -527,13 +530,19 @@ def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
+def figures_path(output: Path) -> Path:
+    """Where the figures of a report written to `output` go."""
+    return (RECORDED_FIGURES if output.resolve() == DOCS_MD.resolve()
+            else output.with_name("benchmarks.json"))
+
+
 def write_speed_report(output: Path, report: str, figures: dict) -> None:
-    """The speed report into `output` and its figures into benchmarks.json beside it; the
-    Answer quality section and figures, written by `--eval` runs, are kept."""
+    """The speed report into `output` and its figures into figures_path(output); the Answer
+    quality section and figures, written by `--eval` runs, are kept."""
     output.parent.mkdir(parents=True, exist_ok=True)
     kept = evaluation.section_of(_read(output))
     output.write_text(report if kept is None else evaluation.replace_section(report, kept))
-    json_path = output.with_name("benchmarks.json")
+    json_path = figures_path(output)
     quality = json.loads(_read(json_path) or "{}").get("answer_quality")
     json_path.write_text(json.dumps(
         {**figures, **({"answer_quality": quality} if quality else {})}, indent=1) + "\n")
@@ -573,11 +582,11 @@ def bench_answer_quality(args: argparse.Namespace, output: str) -> None:
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(evaluation.replace_section(_read(path), section))
-        json_path = path.with_name("benchmarks.json")
+        json_path = figures_path(path)
         recorded = json.loads(_read(json_path) or "{}")
         recorded["answer_quality"] = figures
         json_path.write_text(json.dumps(recorded, indent=1, default=str) + "\n")
-        print(f"written to {output} (Answer quality) and benchmarks.json beside it")
+        print(f"written to {output} (Answer quality) and {json_path}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -585,7 +594,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a short run for CI: fewer samples, small collections")
     parser.add_argument("--check", action="store_true",
-                        help="fail when a ratio is > 2x worse than docs/benchmarks.json")
+                        help="fail when a ratio is > 2x worse than the recorded figures "
+                        "(lumara_web/observability/benchmarks.json)")
     parser.add_argument("--repeats", type=int, help="samples per timed operation")
     parser.add_argument("--batch", type=int, help="texts in the batch test")
     parser.add_argument("--conversations", type=int,
@@ -646,9 +656,9 @@ def main(argv: list[str] | None = None) -> None:
             "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick,
             "machine": machine_facts(), "facts": facts,
             "rows": [row.to_dict() for row in rows]})
-        print(f"written to {output} and benchmarks.json beside it")
+        print(f"written to {output} and {figures_path(Path(output))}")
     if args.check:
-        failures = check_regressions(rows, DOCS_JSON)
+        failures = check_regressions(rows, RECORDED_FIGURES)
         if failures:
             sys.exit(f"benchmark regression: {', '.join(failures)}")
 

@@ -17,8 +17,9 @@ from .targets import TARGETS, Target
 if TYPE_CHECKING:
     from ..services import Services
 
-# Written by `python -m lumara_bench.bench`; the report reads it, never writes it.
-BENCHMARKS_PATH = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.json"
+# The figures `python -m lumara_bench` recorded (docs/BENCHMARKS.md is their report); they
+# ship with the package so /metrics shows them beside the live ones. Read, never written.
+BENCHMARKS_PATH = Path(__file__).with_name("benchmarks.json")
 
 # The benchmark row fields the report passes on (benchmarks.json name → report name).
 _BENCH_NUMBERS = {"ours_p50": "p50", "ours_p95": "p95", "raw_p50": "raw_p50",
