@@ -5,6 +5,7 @@ behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,10 +19,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # A copy, because setuptools writes build/ and *.egg-info into the source folder.
+    source = out / "source"
+    shutil.copytree(PROJECT_ROOT / "lumara_web", source / "lumara_web",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, source / name)
     # No build isolation and no dependencies: the venv's setuptools builds it, offline.
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(out), str(PROJECT_ROOT)],
+         "--no-index", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (built,) = out.glob("lumara-*.whl")
