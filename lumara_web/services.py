@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .access import AccessPolicy, build_policy
+from .chat.conversations import ConversationService
 from .chat.service import ChatService
 from .errors import DatabaseError
 from .inference.embeddings import EmbeddingService, PersistentEmbeddingCache
@@ -44,6 +45,7 @@ class Services:
     engine: Engine
     review: ReviewService
     chat: ChatService
+    conversations: ConversationService
     reembed: ReembedJob
     monitor: PerfMonitor
     rss: RssSampler
@@ -101,6 +103,7 @@ def build_services(settings: dict, components: dict[str, Any] | None = None) -> 
     return Services(settings=settings, access=build_policy(settings), embeddings=embeddings,
                     vector_index=vector_index, memories=memories, engine=engine,
                     review=ReviewService(memories), chat=chat,
+                    conversations=ConversationService(),
                     reembed=ReembedJob(settings["db_path"], embeddings), monitor=monitor,
                     rss=RssSampler(monitor), startup_problems=problems,
                     first_setup=first_setup)
