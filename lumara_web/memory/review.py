@@ -63,6 +63,10 @@ class ReviewService:
             raise AlreadySettled(f"Suggestion {suggestion_id} was settled meanwhile.")
         return settled
 
+    def list_suggestions(self, conn: Any, status: str | None = "pending") -> list[Suggestion]:
+        """Newest first; every status when `status` is None."""
+        return review_store.list_suggestions(conn, status=status)
+
     def list_contradictions(self, conn: Any,
                             status: str | None = "pending") -> list[ContradictionWithMemories]:
         memories: dict[int, Memory | None] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..memory import validation
-from ..storage import review_store
 from .context import current_services, get_db, json_body
 from .url_ids import refuse_impossible_ids, use_id_converter
 
@@ -21,14 +20,14 @@ refuse_impossible_ids(bp, suggestion_id="suggestion_not_found",
 @bp.get("/suggestions")
 def list_suggestions():
     status = validation.parse_suggestion_status(request.args)
-    items = review_store.list_suggestions(get_db(), status=status)
+    items = current_services().review.list_suggestions(get_db(), status)
     return jsonify({"items": [item.to_dict() for item in items]})
 
 
 @bp.post("/suggestions/<id:suggestion_id>/accept")
 def accept_suggestion(suggestion_id: int):
     services = current_services()
-    edits = validation.parse_suggestion_edits(_optionaljson_body(), services.settings)
+    edits = validation.parse_suggestion_edits(_optional_json_body(), services.settings)
     suggestion, memory, findings = services.review.accept_suggestion(get_db(), suggestion_id,
                                                                      edits)
     return jsonify({"suggestion": suggestion.to_dict(), "memory": memory.to_dict(),
@@ -51,16 +50,16 @@ def list_contradictions():
 @bp.post("/contradictions/<id:contradiction_id>/resolve")
 def resolve_contradiction(contradiction_id: int):
     resolution = validation.parse_resolution(json_body())
-    contradiction, deleted = current_services().review.resolve_contradiction(get_db(), contradiction_id,
-                                                                   resolution)
+    contradiction, deleted = current_services().review.resolve_contradiction(
+        get_db(), contradiction_id, resolution)
     return jsonify({"contradiction": contradiction.to_dict(),
                     "deleted": deleted.to_dict() if deleted else None})
 
 
-def _optionaljson_body() -> dict:
+def _optional_json_body() -> dict:
     """The JSON body if there is one; {} when none was sent (an empty body, whatever its
-    content type). A body that is present must pass _json_body's checks."""
-    # get_data honours MAX_CONTENT_LENGTH; cached, so _json_body reads the same bytes.
+    content type). A body that is present must pass json_body's checks."""
+    # get_data honours MAX_CONTENT_LENGTH; cached, so json_body reads the same bytes.
     if not request.get_data(cache=True):
         return {}
     return json_body()
