@@ -57,6 +57,12 @@ class Services:
         the caller closes it. The web layer gets one per request or chat session."""
         return db.connect(self.settings["db_path"])
 
+    def database_status(self, conn: Any) -> dict:
+        """The database as /health reports it: driver and versions, file, memories stored
+        and the problems found at start-up."""
+        return {**db.versions(conn), "path": str(self.settings["db_path"]),
+                "memories": self.memories.count(conn), "problems": self.startup_problems}
+
     def start(self) -> None:
         """Load the models and the index in the background; nothing here blocks."""
         # Re-embeds by itself once the model loads if the stored vectors come from another.

@@ -132,6 +132,10 @@ class MemoryService:
             raise self._not_found(memory_id)
         return memory
 
+    def count(self, conn: Any) -> int:
+        """Memories stored (the trash not included)."""
+        return store.count_memories(conn)
+
     def list(self, conn: Any, query: ListQuery) -> tuple[list[Memory], int]:
         return store.list_memories(conn, type=query.type, tag=query.tag, limit=query.limit,
                                    offset=query.offset)

@@ -21,7 +21,6 @@ from prometheus_client.core import (
 from ..errors import ValidationError
 from ..observability import metrics_report
 from ..observability.perf import WINDOW
-from ..storage import store
 from .context import current_services, get_db, json_body
 
 bp = Blueprint("metrics", __name__)
@@ -43,7 +42,8 @@ def init_app(app: Flask) -> None:
 
 def current_report() -> dict:
     # The module attribute is read on each call, so tests can point it at another file.
-    return metrics_report.build_report(current_services(), store.count_memories(get_db()),
+    services = current_services()
+    return metrics_report.build_report(services, services.memories.count(get_db()),
                                        benchmarks_path=metrics_report.BENCHMARKS_PATH)
 
 

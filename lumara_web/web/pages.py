@@ -7,7 +7,6 @@ import urllib.parse
 from flask import Blueprint, jsonify, render_template
 
 from ..access import is_loopback
-from ..storage import db, store
 from ..version import __version__
 from . import security
 from .context import current_services, get_db
@@ -44,9 +43,7 @@ def health_report() -> dict:
         # an --engine-url on another host.
         "offline": _stays_on_this_machine(services.settings["engine_url"]),
         "security": security.status(),
-        "database": {**db.versions(conn), "path": str(services.settings["db_path"]),
-                     "memories": store.count_memories(conn),
-                     "problems": services.startup_problems},
+        "database": services.database_status(conn),
         "embedder": embedder,
         "chat_model": chat,
         # Re-embedding (started at start-up when the model changed): searches meanwhile
