@@ -4,6 +4,7 @@ there. Plain Python: takes a connection and services, knows no Flask."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,9 @@ MAX_IMPORT_MEMORIES = 10_000
 MAX_SOURCE_CHARS = 50  # "api", "chat", "import", "review": short labels, not text
 IMPORT_SOURCE = "import"
 PAGE = 500  # memories read per query while exporting
+# Each export format: its media type and its file name's extension.
+EXPORT_FORMATS = {"json": ("application/json", "json"),
+                  "markdown": ("text/markdown; charset=utf-8", "md")}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _DOCUMENT_FIELDS = {"format", "version", "exported_at", "embedding_model", "dimensions",
@@ -156,6 +160,30 @@ def export_markdown(conn: Any, *, exported_at: str | None = None) -> str:
             lines.append(f"  *{'; '.join(details)}*")
         lines.append("")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Export:
+    """One export file: its text, media type and name (dated the day it was made)."""
+
+    text: str
+    media_type: str
+    filename: str
+
+
+def export(conn: Any, export_format: str, *, model_id: str | None,
+           include_vectors: bool = False, include_versions: bool = False) -> Export:
+    """Every memory as a file in one of EXPORT_FORMATS; the vector and version options apply
+    to JSON (see build_export). One clock reading stamps both the content and the name."""
+    exported_at = store.utc_now()
+    media_type, extension = EXPORT_FORMATS[export_format]
+    if export_format == "markdown":
+        text = export_markdown(conn, exported_at=exported_at)
+    else:
+        document = build_export(conn, model_id=model_id, include_vectors=include_vectors,
+                                include_versions=include_versions, exported_at=exported_at)
+        text = json.dumps(document, ensure_ascii=False)
+    return Export(text, media_type, f"lumara-export-{exported_at[:10]}.{extension}")
 
 
 # -- import: validation --------------------------------------------------------------------
