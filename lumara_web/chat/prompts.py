@@ -43,10 +43,6 @@ _QUESTION_START = re.compile(
 _SMALL_TALK = re.compile(
     r"^(hi|hello|hey|yo|thanks|thank you|thx|ok|okay|cool|nice|great|good (morning|night|"
     r"evening|afternoon)|bye|goodbye|see you|lol|haha|yes|no|sure|fine|hmm+)\b[\s!.?]*$", re.I)
-_PERSONAL = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll)\b", re.I)
-# "Tell me…", "show me…", "give me…" ask for something; that "me" does not make the question
-# about the user's life ("Tell me a story about the sea" is for the model to answer).
-_REQUEST_ME = re.compile(r"\b(tell|show|give)\s+me\b", re.I)
 
 
 def classify(message: str) -> str:
@@ -57,11 +53,6 @@ def classify(message: str) -> str:
     if text.endswith("?") or _QUESTION_START.match(text):
         return "question"
     return "statement"
-
-
-def is_personal(message: str) -> bool:
-    """Does the message ask about the user's own life (so only a memory can answer)?"""
-    return bool(_PERSONAL.search(_REQUEST_ME.sub(" ", message)))
 
 
 def _memory_line(content: str) -> str:

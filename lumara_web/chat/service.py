@@ -24,6 +24,7 @@ from ..memory.validation import NewMemory
 from ..observability.perf import PerfMonitor
 from ..storage import conversation_store, review_store
 from ..storage.store import ScoredMemory
+from ..text import is_personal
 from . import prompts
 from .rendering import render_markdown
 
@@ -110,7 +111,7 @@ class ChatService:
         receipt = [receipt_item(hit) for hit in hits]
 
         job: Job | None = None
-        if kind == "question" and (hits or not prompts.is_personal(content)):
+        if kind == "question" and (hits or not is_personal(content)):
             job = self.engine.submit(GenerationRequest(
                 prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
                 max_tokens=self.settings["answer_max_tokens"], purpose="chat",

@@ -13,9 +13,8 @@ import re
 import threading
 from dataclasses import asdict, dataclass, field
 
-from ..chat import prompts
 from ..inference.engine import Engine, GenerationRequest
-from .findings import content_words
+from ..text import content_words, is_personal
 from .memory_types import TypeClassifier
 
 MAX_CONTENT_WORDS = 15
@@ -73,7 +72,7 @@ def assess_confidence(statement: str, content: str) -> tuple[float, list[str]]:
 
     if len(statement.split()) < 4:
         cap(0.3, "too short to be a memory")
-    if not prompts.is_personal(statement):
+    if not is_personal(statement):
         cap(0.7, "not about you")
     if _HEDGE.search(statement):
         cap(0.6, "sounds uncertain")

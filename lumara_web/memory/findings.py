@@ -8,7 +8,6 @@ verdict, the cues, and the model when contradiction_model_judge is on)."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -117,18 +116,6 @@ class Verdict:
     def to_dict(self) -> dict:
         return {"contradicts": self.contradicts, "confidence": round(self.confidence, 3),
                 "explanation": self.explanation, "source": self.source}
-
-
-_STOPWORDS = frozenset(
-    "a an the and or but of to in on at for with from by is are was were be been am i my me "
-    "we our you your it its this that these those as so if then than there their they he "
-    "she his her them do does did have has had".split())
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-case words that carry meaning (no articles, pronouns, auxiliaries)."""
-    return {word for word in re.findall(r"[a-z0-9']+", text.lower())
-            if word not in _STOPWORDS and len(word) > 1}
 
 
 def contradiction_cues(a: str, b: str) -> Verdict | None:

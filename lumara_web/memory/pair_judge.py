@@ -51,6 +51,7 @@ from typing import Any, Callable
 import snowballstemmer
 
 from ..inference.engine import GenerationRequest
+from ..text import STOP_WORDS
 
 LABELS = ("duplicate", "contradiction", "related", "unrelated")
 
@@ -93,12 +94,6 @@ class PairVerdict:
 
 
 # -- the words ---------------------------------------------------------------------------
-_STOPWORDS = frozenset(
-    "a an the and or but of to in on at for with from by is are was were be been being am "
-    "i i'm im my me mine we our us you your it its it's this that these those as so if then "
-    "than there their they he she his her them do does did have has had having will would "
-    "shall should can could may might must just also too very really quite any some all "
-    "about around every each per up out over into onto".split())
 # Adverbs of frequency and hedges: they rarely change what a statement is about.
 _FILLERS = frozenset("usually often sometimes mostly generally normally typically still "
                      "currently now always".split())
@@ -239,7 +234,7 @@ def read(text: str, names: set[str]) -> Reading:
             stems.add(value[1])
             sequence.append(value[1])
             continue
-        if lower in _STOPWORDS or lower in _FILLERS or len(lower) < 2 and not lower.isdigit():
+        if lower in STOP_WORDS or lower in _FILLERS or len(lower) < 2 and not lower.isdigit():
             continue
         word = stem(lower)
         if word in _LIKING_STEMS or word in _DISLIKING_STEMS:
@@ -263,7 +258,7 @@ def _names(*texts: str) -> set[str]:
         for sentence in _SENTENCE_END.split(text):
             words = tokens(sentence)
             found |= {word.lower() for word in words[1:] if word[:1].isupper() and word != "I"
-                      and (word.lower() not in _STOPWORDS or len(word) == 1)}
+                      and (word.lower() not in STOP_WORDS or len(word) == 1)}
     return found
 
 

@@ -12,17 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Words in almost every question or memory ("what", "my", "does"): they match thousands of
-# rows, cost the most to rank and add nothing BM25 would not already weigh near zero. A
-# short fixed list of English function words (not tuned on any evaluation data).
-STOP_WORDS = frozenset("""
-a about after again all also am an and any are as at be been before being but by can could
-did do does doing done for from get got had has have having he her here hers him his how i
-if in into is it its me mine my myself no nor not of off on once only or our ours ourselves
-out over own same she should so some such than that the their theirs them then there these
-they this those to too under until up very was we were what when where which while who whom
-why will with would you your yours yourself
-""".split())
+from ..text import STOP_WORDS
+
 # Most distinct words a query keeps: a long chat message (up to 8,000 characters) would
 # otherwise become a query of hundreds of OR terms; the first 32 carry the question.
 MAX_QUERY_TERMS = 32
@@ -31,7 +22,9 @@ _WORD = re.compile(r"\w+")
 
 
 def query_terms(text: str) -> list[str]:
-    """The searchable words of `text`, lowercased, in order, without repeats or stop words."""
+    """The searchable words of `text`, lowercased, in order, without repeats or stop words
+    (those are in almost every question or memory: they match thousands of rows, cost the
+    most to rank and add nothing BM25 would not already weigh near zero)."""
     terms: list[str] = []
     for word in _WORD.findall(text.lower()):
         word = word.strip("_")

@@ -1,0 +1,44 @@
+"""The words of a text, as every room reads them: one stop-word list (for keyword search,
+the pair judge's cues and extraction's grounding check), the content words of a text, and
+whether a message speaks of the user's own life."""
+
+from __future__ import annotations
+
+import re
+
+# English function words: articles, pronouns, auxiliaries and modals, prepositions,
+# conjunctions, question words, a few adverbs. They occur in almost every sentence, so they
+# tell neither which memory a question is about nor whether two sentences say the same
+# thing. A short fixed list, not tuned on any evaluation data. Left out on purpose, because
+# some reader needs them: negations (no, not, nor: a sentence's polarity; an extraction
+# that adds one is not what the user said), before/after (opposites the pair judge reads)
+# and may (a month). The apostrophe forms serve the readers whose tokens keep apostrophes.
+STOP_WORDS = frozenset("""
+a about again all also am an and any are around as at be been being but by can could did
+do does doing done each every for from get got had has have having he her here hers him
+his how i i'm if im in into is it it's its just me might mine must my myself of off on
+once only onto or our ours ourselves out over own per quite really same shall she should
+so some such than that the their theirs them then there these they this those to too us
+under until up very was we were what when where which while who whom why will with would
+you your yours yourself
+""".split())
+
+_CONTENT_WORD = re.compile(r"[a-z0-9']+")
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words that carry meaning: no stop words, no single letters."""
+    return {word for word in _CONTENT_WORD.findall(text.lower())
+            if word not in STOP_WORDS and len(word) > 1}
+
+
+_PERSONAL = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll)\b", re.I)
+# "Tell me…", "show me…", "give me…" ask for something; that "me" does not make the question
+# about the user's life ("Tell me a story about the sea" is for the model to answer).
+_REQUEST_ME = re.compile(r"\b(tell|show|give)\s+me\b", re.I)
+
+
+def is_personal(message: str) -> bool:
+    """Does the message speak of the user's own life (so only a memory can answer it, and
+    a memory drawn from it is about the user)?"""
+    return bool(_PERSONAL.search(_REQUEST_ME.sub(" ", message)))
