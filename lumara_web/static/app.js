@@ -3,7 +3,7 @@
 
 import {initChat} from "./js/chat.js";
 import {initData} from "./js/data.js";
-import {bus, narrowScreen} from "./js/dom.js";
+import {$, bus, narrowScreen} from "./js/dom.js";
 import {initMemories} from "./js/memories.js";
 import "./js/page_load.js";
 import {initReview} from "./js/review.js";
@@ -33,8 +33,8 @@ function initLayout() {
   });
 
   // Below 1100 px the conversation list is a drawer.
-  const toggle = document.getElementById("conversations-toggle");
-  const drawer = document.getElementById("conversations");
+  const toggle = $("conversations-toggle");
+  const drawer = $("conversations");
   let scrim = null;
   const setDrawer = (open) => {
     document.body.classList.toggle("conversations-open", open);

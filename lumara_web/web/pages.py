@@ -7,9 +7,12 @@ import urllib.parse
 from flask import Blueprint, jsonify, render_template
 
 from ..access import is_loopback
+from ..config import MEMORY_TYPES
+from ..memory import validation
 from ..version import __version__
 from . import security
 from .context import current_services, get_db
+from .metrics import MAX_PAGE_LOAD_MS
 from .reembed import reembed_job
 
 bp = Blueprint("views", __name__)
@@ -17,7 +20,22 @@ bp = Blueprint("views", __name__)
 
 @bp.get("/")
 def index():
-    return render_template("index.html", health=health_report())
+    return render_template("index.html", health=health_report(), page_config=page_config())
+
+
+def page_config() -> dict:
+    """What the page's forms and scripts must agree with the server on (static/js/
+    page_config.js reads it): the memory types and the length limits the API enforces."""
+    settings = current_services().settings
+    return {
+        "memory_types": list(MEMORY_TYPES),
+        "limits": {
+            "message_chars": settings["max_message_chars"],
+            "content_chars": settings["max_content_chars"],
+            "title_chars": validation.MAX_TITLE_CHARS,
+            "page_load_ms": MAX_PAGE_LOAD_MS,
+        },
+    }
 
 
 @bp.get("/health")

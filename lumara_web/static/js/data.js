@@ -4,7 +4,7 @@
 // changed) shows in a banner under the header, whether or not the panel is open.
 
 import {get, post} from "./api.js";
-import {announce, bus, h, percent, truncate} from "./dom.js";
+import {$, announce, bus, h, percent, truncate} from "./dom.js";
 import {errorBox, openModal} from "./ui.js";
 
 const POLL_MS = 500; // ~2 updates a second: a bar that moves, without flooding the server
@@ -26,7 +26,7 @@ let embeddingModel = null;
 
 export function initData(health) {
   embeddingModel = health?.embedder?.model || null;
-  document.getElementById("data-open").addEventListener("click", openPanel);
+  $("data-open").addEventListener("click", openPanel);
   views.add(renderBanner);
   bus.on("health", (report) => { embeddingModel = report.embedder?.model || embeddingModel; });
   if (health?.reembed) apply(health.reembed);
@@ -108,7 +108,7 @@ function bannerParts() {
   const element = h("div", {class: "status-banner is-loading reembed-banner",
                             testid: "reembed-banner", hidden: true},
                     h("span", {class: "banner-icon", "aria-hidden": "true"}), text, bar);
-  document.getElementById("status-banner").after(element);
+  $("status-banner").after(element);
   banner = {element, text, bar};
   return banner;
 }

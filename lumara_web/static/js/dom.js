@@ -1,6 +1,11 @@
 // Small DOM helpers. Everything here builds elements with textContent: no HTML strings.
 
+import {MEMORY_TYPES} from "./page_config.js";
+
 const SVG = "http://www.w3.org/2000/svg";
+
+/** $("chat-input") → the element with that id (or null). */
+export const $ = (id) => document.getElementById(id);
 
 /**
  * h("button", {class: "btn", testid: "x", on: {click}}, "Text", child…) → element.
@@ -113,7 +118,7 @@ export function truncate(text, length) {
 
 /** Say something to screen readers (a polite live region). */
 export function announce(text) {
-  const region = document.getElementById("announcer");
+  const region = $("announcer");
   if (!region) return;
   region.textContent = "";
   // A fresh text node after a tick, so repeating the same words is announced again.
@@ -168,12 +173,11 @@ export function autoGrow(area) {
   area.style.height = `${area.scrollHeight + 2}px`;
 }
 
-export const TYPES = ["knowledge", "experience", "method"];
-export const TYPE_NAMES = {knowledge: "Knowledge", experience: "Experience", method: "Method"};
-
+/** A <select> of the memory types, `selected` chosen; "method" is shown as "Method". */
 export function typeSelect(props, selected) {
-  return h("select", props, TYPES.map((type) =>
-    h("option", {value: type, selected: type === selected}, TYPE_NAMES[type])));
+  return h("select", props, MEMORY_TYPES.map((type) =>
+    h("option", {value: type, selected: type === selected},
+      type.charAt(0).toUpperCase() + type.slice(1))));
 }
 
 export function store(key, value) {

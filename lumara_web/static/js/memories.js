@@ -3,9 +3,10 @@
 // after each edit and delete, each memory's history, and the trash (trash.js).
 
 import {api, del, get, patch, post} from "./api.js";
-import {TYPE_NAMES, ago, announce, bus, fullDate, h, icon, parseTags, percent, truncate,
+import {$, ago, announce, bus, fullDate, h, icon, parseTags, percent, truncate,
         typeSelect} from "./dom.js";
 import {openHistory} from "./memory_history.js";
+import {LIMITS} from "./page_config.js";
 import {closeTrash, initTrash} from "./trash.js";
 import {closeOnEscape, confirmDialog, errorBox, undoToast} from "./ui.js";
 
@@ -14,7 +15,6 @@ const SEARCH_K = 25;
 const DEBOUNCE_MS = 300;
 const COLLAPSE_OVER = 200;
 
-const $ = (id) => document.getElementById(id);
 let list, searchField, clearButton, summary, moreButton, countEl, listError;
 
 const state = {
@@ -152,7 +152,7 @@ function renderListChrome() {
       : "No memories yet. Add one above, or tell Lumara something in the chat."}));
     summary.textContent = "";
   } else if (state.type) {
-    summary.textContent = `${state.total} ${TYPE_NAMES[state.type].toLowerCase()} ` +
+    summary.textContent = `${state.total} ${state.type} ` +
       `${state.total === 1 ? "memory" : "memories"}`;
   } else {
     summary.textContent = shown < state.total ? `Newest ${shown} of ${state.total}` : "";
@@ -277,7 +277,7 @@ function startEdit(item) {
   const uid = `edit-${memory.id}`;
   const content = h("textarea", {id: `${uid}-content`, testid: "memory-edit-content",
                                  rows: String(Math.min(8, Math.max(3, Math.ceil(memory.content.length / 45)))),
-                                 maxlength: "10000"});
+                                 maxlength: String(LIMITS.contentChars)});
   content.value = memory.content;
   const type = typeSelect({id: `${uid}-type`, testid: "memory-edit-type"}, memory.type);
   const tags = h("input", {type: "text", id: `${uid}-tags`, testid: "memory-edit-tags",

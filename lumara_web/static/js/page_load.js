@@ -1,15 +1,17 @@
 // Reports how long the main page took to load, once, so /metrics can show it (page.load_ms).
 // Best effort: a failed report is not the user's problem and shows nothing.
 
+import {LIMITS} from "./page_config.js";
+
 const PAGE_LOAD_URL = "/api/metrics/page-load";
-const MAX_MS = 600000; // the server refuses longer "loads" (a tab left loading in the background)
 
 function loadTime() {
   const [navigation] = performance.getEntriesByType("navigation");
   if (!navigation) return null;
   // Both count from the start of navigation; loadEventEnd is the end of the load handlers.
   const ms = navigation.loadEventEnd || navigation.duration;
-  return Number.isFinite(ms) && ms > 0 && ms <= MAX_MS ? ms : null;
+  // The server refuses longer "loads" (a tab left loading in the background).
+  return Number.isFinite(ms) && ms > 0 && ms <= LIMITS.pageLoadMs ? ms : null;
 }
 
 function report() {

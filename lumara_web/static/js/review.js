@@ -2,10 +2,9 @@
 // contradictions (one dialog at a time: keep both, replace, keep the original).
 
 import {get, post} from "./api.js";
-import {announce, bus, fullDate, h, percent, truncate} from "./dom.js";
+import {$, announce, bus, fullDate, h, percent, truncate} from "./dom.js";
+import {LIMITS} from "./page_config.js";
 import {closeOnEscape, errorBox, isModalOpen, openModal} from "./ui.js";
-
-const $ = (id) => document.getElementById(id);
 
 let suggestions = [];
 const waiting = []; // contradictions not shown yet, oldest first
@@ -105,7 +104,8 @@ function renderSuggestionView(item, suggestion, error) {
 }
 
 function startEdit(item, suggestion) {
-  const field = h("textarea", {testid: "suggestion-edit-content", rows: "3", maxlength: "10000",
+  const field = h("textarea", {testid: "suggestion-edit-content", rows: "3",
+                               maxlength: String(LIMITS.contentChars),
                                "aria-label": "Memory to save"});
   field.value = suggestion.content;
   const feedback = h("div", {class: "form-feedback"});

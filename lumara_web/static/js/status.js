@@ -1,7 +1,7 @@
 // The status banner: shown while a model loads or when start-up failed; polls /health.
 
 import {get} from "./api.js";
-import {announce, bus} from "./dom.js";
+import {$, announce, bus} from "./dom.js";
 
 const LOADING = new Set(["loading", "not_started"]);
 let timer = 0;
@@ -63,14 +63,14 @@ function apply(report) {
 }
 
 function show(kind, text) {
-  const banner = document.getElementById("status-banner");
+  const banner = $("status-banner");
   banner.classList.toggle("is-error", kind === "error");
   banner.classList.toggle("is-loading", kind !== "error");
   banner.setAttribute("role", kind === "error" ? "alert" : "status");
-  document.getElementById("status-banner-text").textContent = text;
+  $("status-banner-text").textContent = text;
   banner.hidden = false;
 }
 
 function hide() {
-  document.getElementById("status-banner").hidden = true;
+  $("status-banner").hidden = true;
 }

@@ -3,12 +3,11 @@
 // deleted forever, and the whole trash emptied.
 
 import {api, del, get} from "./api.js";
-import {ago, announce, bus, fullDate, h, icon, truncate} from "./dom.js";
+import {$, ago, announce, bus, fullDate, h, icon, truncate} from "./dom.js";
 import {closeOnEscape, confirmDialog, errorBox} from "./ui.js";
 
 const PAGE = 30;
 
-const $ = (id) => document.getElementById(id);
 let toggle, view, browse, heading, list, summary, more, emptyButton, errorEl;
 
 const state = {open: false, items: [], total: 0, keepDays: 0};

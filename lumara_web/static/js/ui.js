@@ -1,6 +1,6 @@
 // Dialogs (modal, keyboard operable, focus trapped and restored) and toasts.
 
-import {announce, bus, h, icon} from "./dom.js";
+import {$, announce, bus, h, icon} from "./dom.js";
 
 const FOCUSABLE = "button:not([disabled]), [href], input:not([disabled]), select:not([disabled]), " +
                   "textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
@@ -12,8 +12,7 @@ export function isModalOpen() {
 }
 
 function outsideParts() {
-  return [document.querySelector(".topbar"), document.getElementById("status-banner"),
-          document.getElementById("app"), document.getElementById("toasts"),
+  return [document.querySelector(".topbar"), $("status-banner"), $("app"), $("toasts"),
           document.querySelector(".skip-link")].filter(Boolean);
 }
 
@@ -51,7 +50,7 @@ export function openModal({testid, title, wide = false, build, onEscape, onBackd
       for (const part of outsideParts()) part.inert = false;
       if (restore) {
         const target = previous && previous.isConnected && previous !== document.body
-          ? previous : document.getElementById("chat-input");
+          ? previous : $("chat-input");
         target?.focus({preventScroll: true});
       }
       bus.emit("modal:closed");
@@ -90,7 +89,7 @@ export function openModal({testid, title, wide = false, build, onEscape, onBackd
     if (event.target === backdrop && onBackdrop) onBackdrop();
   });
 
-  document.getElementById("modal-root").append(backdrop);
+  $("modal-root").append(backdrop);
   for (const part of outsideParts()) part.inert = true;
   openDialog = controller;
   const target = (initialFocus && initialFocus(dialog)) || focusables(dialog)[0] || dialog;
@@ -131,7 +130,7 @@ export function confirmDialog({title, message, detail, okLabel = "Delete", dange
  * dismiss()}. It stays while hovered or focused; otherwise it goes after `timeout` ms.
  */
 export function toast(text, {action, timeout = 9000, error = false} = {}) {
-  const region = document.getElementById("toasts");
+  const region = $("toasts");
   const textEl = h("span", {class: "toast-text", text});
   const element = h("div", {class: `toast${error ? " is-error" : ""}`, testid: "toast"}, textEl);
   let timer = 0;
@@ -148,7 +147,7 @@ export function toast(text, {action, timeout = 9000, error = false} = {}) {
       clearTimeout(timer);
       const hadFocus = element.contains(document.activeElement);
       element.remove();
-      if (hadFocus) document.getElementById("chat-input")?.focus();
+      if (hadFocus) $("chat-input")?.focus();
     },
   };
   if (action) {

@@ -1,0 +1,137 @@
+// What the chat log is made of: a question, an answer (streaming, finished or from history)
+// with its receipt and foot, a note under an answer, and the welcome. Elements only: no state.
+// Model text is only ever set as textContent; the one HTML inserted is the server's sanitized
+// `html` of a finished answer (chat/rendering.py).
+
+import {$, ago, autoGrow, bus, copyButton, h, percent} from "./dom.js";
+
+export function userMessage(content) {
+  return h("article", {class: "message", testid: "message", dataset: {role: "user",
+                                                                         status: "complete"},
+                       "aria-label": "You"},
+    h("div", {class: "message-body", testid: "message-body", text: content}));
+}
+
+/** An answer's frame: {element, body}; the text goes into `body`. */
+export function assistantMessage(status) {
+  const body = h("div", {class: "message-body", testid: "message-body"});
+  const element = h("article", {class: "message", testid: "message",
+                                dataset: {role: "assistant", status}, "aria-label": "Lumara"},
+    h("div", {class: "message-who"}, "Lumara"),
+    h("div", {class: "bubble"}, body));
+  return {element, body};
+}
+
+/** A line in an answer's bubble saying how it ended ("Stopped.", "No answer."). */
+export function addMessageNote(element, text) {
+  element.querySelector(".bubble").append(h("p", {class: "message-note", text}));
+}
+
+/** An answer as it ended: the server's sanitized HTML in `body`, code blocks given copy buttons. */
+export function fillAnswer(body, html) {
+  body.innerHTML = html || ""; // sanitized Markdown from the server: see rendering.py
+  enhanceCode(body);
+}
+
+export function historyMessage(message) {
+  if (message.role === "user") return userMessage(message.content);
+  const {element, body} = assistantMessage(message.status || "complete");
+  fillAnswer(body, message.html);
+  if (message.status === "stopped") {
+    addMessageNote(element, message.content.trim()
+      ? "Stopped." : "Stopped before Lumara wrote anything.");
+  } else if (message.status === "error") {
+    addMessageNote(element, "This answer failed part-way.");
+  }
+  if (message.memories && message.memories.length) {
+    element.querySelector(".bubble").after(receipt(message.memories));
+  }
+  element.append(messageFoot(message.content, message.stats, message.created_at));
+  return element;
+}
+
+/** Under an answer: its copy button, how long it took, and when (for history). */
+export function messageFoot(text, stats, createdAt) {
+  const parts = [];
+  if (text && text.trim()) {
+    parts.push(copyButton({label: "Copy answer", testid: "copy-answer",
+                           getText: () => text}));
+  }
+  const details = [];
+  let title = null;
+  if (stats && stats.source === "model" && stats.total_ms != null) {
+    details.push(`answered in ${(stats.total_ms / 1000).toFixed(1)} s`);
+    title = [`${stats.tokens} tokens`,
+             stats.tokens_per_s ? `${stats.tokens_per_s} tokens/s` : null,
+             stats.ttft_ms != null ? `first token after ${(stats.ttft_ms / 1000).toFixed(1)} s`
+                                   : null].filter(Boolean).join(" · ");
+  }
+  if (createdAt) details.push(ago(createdAt));
+  if (details.length) {
+    parts.push(h("span", {class: "message-stats", title, text: details.join(" · ")}));
+  }
+  return h("div", {class: "message-foot"}, parts);
+}
+
+/** The receipt: which memories an answer stands on, each a link into the memory list. */
+export function receipt(items) {
+  const count = items.length;
+  return h("div", {class: "receipt", testid: "receipt"},
+    h("p", {class: "receipt-title", text: `From ${count} ${count === 1 ? "memory" : "memories"}`}),
+    h("ol", {}, items.map((item) => h("li", {},
+      h("a", {class: "receipt-item", testid: "receipt-item", href: `#memory-${item.id}`,
+              dataset: {memoryId: String(item.id)},
+              title: `${item.content} (similarity ${percent(item.similarity)})`},
+        h("span", {class: `dot type-${item.type}`, "aria-hidden": "true"}),
+        h("span", {class: "receipt-text", text: item.content}),
+        h("span", {class: "receipt-sim"},
+          h("span", {class: "visually-hidden", text: "similarity "}), percent(item.similarity)))))));
+}
+
+/** A small line after an answer: what it remembered, with a link to the memory or the
+ * review queue. */
+export function chatNote(label, content, {memoryId, review = false} = {}) {
+  const parts = [h("span", {text: label}), h("span", {class: "note-content", text: `“${content}”`})];
+  if (memoryId) {
+    parts.push(h("a", {href: `#memory-${memoryId}`, class: "memory-link",
+                       dataset: {memoryId: String(memoryId)}}, "Show"));
+  }
+  if (review) {
+    parts.push(h("button", {type: "button", class: "btn-link",
+                            on: {click: () => bus.emit("review:show")}}, "Review"));
+  }
+  return h("p", {class: "chat-note"}, parts);
+}
+
+/** Code blocks get a copy button of their own. */
+function enhanceCode(body) {
+  for (const pre of body.querySelectorAll("pre")) {
+    const wrapper = h("div", {class: "code-block"});
+    pre.replaceWith(wrapper);
+    wrapper.append(pre, copyButton({label: "Copy code", testid: "copy-code",
+                                    className: "icon-btn copy-code",
+                                    getText: () => (pre.querySelector("code") || pre).textContent}));
+  }
+}
+
+/** An empty log says what Lumara does, with examples that fill the message box. */
+export function showWelcome(log) {
+  if (log.querySelector(".message, .welcome")) return;
+  const input = $("chat-input");
+  const examples = ["My sister Ana lives in Lisbon.", "Where does my sister live?",
+                    "I make cold brew by steeping coffee for 16 hours."];
+  log.append(h("div", {class: "welcome"},
+    h("h3", {text: "What's on your mind?"}),
+    h("p", {text: "Tell Lumara something worth keeping and it becomes a memory. Ask a " +
+                  "question and it answers from your memories, showing which ones it used."}),
+    h("div", {class: "examples"}, examples.map((text) =>
+      h("button", {type: "button", class: "example", on: {click: () => {
+        input.value = text;
+        autoGrow(input);
+        input.focus();
+      }}}, text)))));
+}
+
+export function clearWelcome(log) {
+  log.querySelector(".welcome")?.remove();
+}

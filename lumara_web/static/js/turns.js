@@ -1,0 +1,301 @@
+// One message's trip: the composer sends it (once the socket is open and the models have
+// loaded), the answer streams in token by token, then ends complete, stopped or failed; what
+// the turn remembered follows as notes. One turn at a time.
+
+import {del} from "./api.js";
+import {connectionProblem, isOpen, send} from "./chat_socket.js";
+import {addMessageNote, assistantMessage, chatNote, clearWelcome, fillAnswer, messageFoot,
+        receipt, userMessage} from "./chat_messages.js";
+import {adoptConversation, shownConversation} from "./conversations.js";
+import {$, announce, autoGrow, bus, truncate} from "./dom.js";
+import {LIMITS} from "./page_config.js";
+import {errorBox, toast, undoToast} from "./ui.js";
+
+let log, input, sendButton, stopButton, statusText, queueStatus, hint;
+
+let turn = null; // the message being answered
+let tailToken = -1; // view of the last finished turn: where its memory notes belong
+let health = "ok";
+
+export function initTurns(initialHealth) {
+  log = $("chat-log");
+  input = $("chat-input");
+  sendButton = $("send-button");
+  stopButton = $("stop-button");
+  statusText = $("chat-status-text");
+  queueStatus = $("queue-status");
+  hint = $("chat-hint");
+  health = initialHealth;
+}
+
+export function isAnswering() {
+  return turn !== null;
+}
+
+/** The answer still streaming into this conversation (null: a new one), to show again under
+ * its question when the conversation is shown again. */
+export function pendingAnswer(conversationId) {
+  return turn && turn.conversationId === conversationId ? turn.element : null;
+}
+
+/** The models' state from /health: while they load, a message waits. */
+export function setHealth(status) {
+  health = status;
+  updateComposer();
+  if (health !== "starting") dispatchTurn();
+}
+
+// ---- composing and sending ------------------------------------------------------------
+
+export function updateComposer() {
+  const streaming = Boolean(turn);
+  sendButton.hidden = streaming;
+  stopButton.hidden = !streaming;
+  let waiting = "";
+  if (health === "starting") {
+    waiting = "Lumara is loading its models. You can type now: your message goes as soon as " +
+              "they are ready.";
+    input.placeholder = "Waiting for the models to load…";
+  } else {
+    input.placeholder = "Message Lumara…";
+  }
+  waiting = waiting || connectionProblem();
+  hint.textContent = waiting ||
+    "Enter to send · Shift+Enter for a new line · Esc stops an answer";
+  hint.classList.toggle("is-waiting", Boolean(waiting));
+}
+
+export function submit() {
+  const content = input.value.trim();
+  if (!content) return;
+  if (turn) {
+    setStatus("Lumara is still answering. Wait for it, or press Esc to stop it.");
+    return;
+  }
+  if (content.length > LIMITS.messageChars) {
+    setStatus(`That message is ${content.length.toLocaleString()} characters; the limit is ` +
+              `${LIMITS.messageChars.toLocaleString()}.`);
+    return;
+  }
+  input.value = "";
+  autoGrow(input);
+  clearWelcome(log);
+  log.append(userMessage(content));
+  const {element, body} = assistantMessage("streaming");
+  log.append(element);
+  const textNode = document.createTextNode("");
+  body.append(textNode);
+  const shown = shownConversation();
+  turn = {content, conversationId: shown.id, token: shown.token, element,
+          body, textNode, text: "", sent: false, started: false, stopping: false,
+          receipt: []};
+  scrollToEnd(true);
+  updateComposer();
+  dispatchTurn();
+}
+
+/** Send the waiting message once the socket is open and the models have loaded. */
+export function dispatchTurn() {
+  if (!turn || turn.sent) return;
+  if (health === "starting") {
+    setStatus("Waiting for the models to finish loading…");
+    return;
+  }
+  if (!isOpen()) {
+    setStatus("Connecting to Lumara…");
+    return;
+  }
+  const frame = {type: "chat", content: turn.content};
+  if (turn.conversationId !== null) frame.conversation_id = turn.conversationId;
+  if (!send(frame)) {
+    setStatus("Connecting to Lumara…");
+    return;
+  }
+  turn.sent = true;
+  setStatus("Thinking…");
+}
+
+export function stop() {
+  if (!turn) return;
+  if (!turn.sent) { // never left the page: nothing to stop on the server
+    const {element} = turn;
+    element.dataset.status = "stopped";
+    addMessageNote(element, "Not sent.");
+    endTurn();
+    setStatus("");
+    return;
+  }
+  turn.stopping = true;
+  send({type: "stop"});
+  setStatus("Stopping…");
+}
+
+/** The socket dropped: an answer on its way is cut off (an unsent message waits on). */
+export function connectionLost() {
+  if (turn && turn.sent) {
+    failTurn("The connection to Lumara dropped, so this answer was cut off. " +
+             "Reconnecting…");
+  }
+}
+
+function endTurn() {
+  turn = null;
+  showQueue(null);
+  updateComposer();
+}
+
+export function setStatus(text) {
+  statusText.textContent = text;
+}
+
+function showQueue(event) {
+  if (!event) {
+    queueStatus.hidden = true;
+    queueStatus.textContent = "";
+    return;
+  }
+  queueStatus.textContent = `Queued, position ${event.position}` +
+    (event.model_loading ? " (the chat model is still loading)" : "");
+  queueStatus.hidden = false;
+}
+
+function scrollToEnd(force = false) {
+  const distance = log.scrollHeight - log.scrollTop - log.clientHeight;
+  if (force || distance < 120) log.scrollTop = log.scrollHeight;
+}
+
+// ---- events from the server -----------------------------------------------------------
+
+export function handleEvent(event) {
+  switch (event.type) {
+    case "queued":
+      if (!turn) return;
+      turn.started = true;
+      showQueue(event);
+      setStatus("");
+      break;
+    case "memories":
+      if (!turn) return;
+      turn.started = true;
+      showQueue(null);
+      turn.receipt = event.items || [];
+      if (turn.receipt.length) {
+        turn.element.querySelector(".bubble").after(receipt(turn.receipt));
+      }
+      setStatus(turn.stopping ? "Stopping…" : "Answering…");
+      break;
+    case "token":
+      if (!turn) return;
+      turn.started = true;
+      showQueue(null);
+      turn.text += event.text;
+      turn.textNode.appendData(event.text);
+      scrollToEnd();
+      break;
+    case "done":
+      if (turn) finishTurn(event);
+      if (event.status === "complete") setStatus("Remembering…");
+      break;
+    case "turn_end":
+      if (!turn && statusText.textContent === "Remembering…") setStatus("");
+      break;
+    case "error":
+      onError(event);
+      break;
+    case "memory_saved":
+      onMemorySaved(event);
+      break;
+    case "memory_suggested":
+      bus.emit("suggestion:new", {...event.suggestion, reasons: event.reasons || []});
+      note("Suggested for your review:", event.suggestion.content, {review: true});
+      break;
+    case "memory_exists":
+      note("Already remembered:", event.existing?.memory?.content || event.proposal?.content,
+           {memoryId: event.existing?.memory?.id});
+      break;
+    case "contradiction":
+      bus.emit("contradiction:new", {
+        ...event.contradiction,
+        memory: event.memory,
+        existing_memory: event.existing_memory,
+        explanation: event.contradiction?.explanation || event.verdict?.explanation || "",
+      });
+      break;
+    default:
+      break;
+  }
+}
+
+function finishTurn(event) {
+  const t = turn;
+  endTurn();
+  tailToken = t.token;
+  t.element.dataset.status = event.status || "complete";
+  if (event.message_id) t.element.dataset.messageId = event.message_id;
+  fillAnswer(t.body, event.html);
+  if (!t.text.trim()) {
+    t.body.hidden = !event.html;
+    addMessageNote(t.element, event.status === "stopped"
+      ? "Stopped before Lumara wrote anything." : "No answer.");
+  } else if (event.status === "stopped") {
+    addMessageNote(t.element, "Stopped.");
+  }
+  t.element.append(messageFoot(t.text, event.stats));
+  setStatus(event.status === "stopped" ? "Stopped." : "");
+  announce(t.text.trim() ? `Lumara answered: ${truncate(t.text, 400)}` : "Answer stopped.");
+  adoptConversation(event.conversation_id, t);
+  scrollToEnd();
+}
+
+function failTurn(message, conversationId) {
+  const t = turn;
+  endTurn();
+  t.element.dataset.status = "error";
+  if (!t.text) t.body.hidden = true;
+  t.element.querySelector(".bubble").append(
+    errorBox(message, "chat-error", "chat-error"));
+  setStatus("");
+  announce(`Error: ${message}`);
+  adoptConversation(conversationId, t);
+  scrollToEnd();
+}
+
+function onError(event) {
+  const message = event.message || "Something went wrong.";
+  // An error with phase "remember" is about the memory extraction after an earlier answer.
+  const belongsToTurn = turn && turn.sent && event.phase !== "remember";
+  if (belongsToTurn) {
+    failTurn(message, event.conversation_id);
+    return;
+  }
+  const shown = shownConversation();
+  if (tailToken === shown.token || shown.id === null) {
+    log.append(errorBox(message, "chat-error", "chat-error"));
+    scrollToEnd();
+  } else {
+    toast(message, {error: true});
+  }
+  announce(`Error: ${message}`);
+}
+
+function onMemorySaved(event) {
+  const memory = event.memory;
+  bus.emit("memory:added", memory);
+  undoToast(`Saved: ${memory.content}`, async () => {
+    try {
+      await del(`/api/memories/${memory.id}`);
+    } catch (error) {
+      if (error.status === 404) bus.emit("memory:removed", memory.id);  // gone already
+      throw error;
+    }
+    bus.emit("memory:removed", memory.id);
+    return {message: `Removed: ${memory.content}`};
+  });
+}
+
+/** A note after an answer, shown only while the conversation it belongs to is. */
+function note(label, content, options) {
+  if (tailToken !== shownConversation().token) return;
+  log.append(chatNote(label, content, options));
+  scrollToEnd();
+}
