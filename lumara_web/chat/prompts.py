@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from ..inference.few_shot import FewShotPrompt
+
 SYSTEM_PROMPT = (
     "You are Lumara, a personal memory assistant. Answer the user's question in one short "
     "sentence, using the memories shown with it. Speak to the user as 'you'.")
@@ -68,23 +70,21 @@ def question_turn(question: str, memory_contents: Sequence[str]) -> str:
     return "Memories:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
 
 
-def example_turns() -> list[dict]:
-    turns = []
-    for other, relevant, question, answer in EXAMPLES:
-        turns.append({"role": "user", "content": question_turn(question, [relevant, other])})
-        turns.append({"role": "assistant", "content": answer})
-    return turns
-
-
+ANSWER_PROMPT = FewShotPrompt(SYSTEM_PROMPT, tuple(
+    (question_turn(question, [relevant, other]), answer)
+    for other, relevant, question, answer in EXAMPLES))
 # The system prompt and the example turns: the fixed prefix of every answer prompt.
-PINNED_MESSAGES = 1 + 2 * len(EXAMPLES)
+PINNED_MESSAGES = ANSWER_PROMPT.pinned
+
+
+def example_turns() -> list[dict]:
+    return ANSWER_PROMPT.example_turns()
 
 
 def answer_messages(history: Sequence[dict], question: str,
                     memory_contents: Sequence[str]) -> list[dict]:
     """history: earlier turns as sent before ({"role", "content"}), oldest first."""
-    return [{"role": "system", "content": SYSTEM_PROMPT}, *example_turns(), *history,
-            {"role": "user", "content": question_turn(question, memory_contents)}]
+    return ANSWER_PROMPT.messages(question_turn(question, memory_contents), history)
 
 
 # -- replies without the model ---------------------------------------------------------

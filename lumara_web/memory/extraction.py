@@ -14,6 +14,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 
 from ..inference.engine import Engine, GenerationRequest
+from ..inference.few_shot import FewShotPrompt
 from ..text import content_words, is_personal
 from .memory_types import TypeClassifier
 
@@ -31,6 +32,8 @@ EXAMPLES = (
      {"content": "I let bread dough rise overnight in the fridge.",
       "tags": ["baking", "cooking"]}),
 )
+PROMPT = FewShotPrompt(SYSTEM_PROMPT, tuple((said, json.dumps(extracted))
+                                            for said, extracted in EXAMPLES))
 
 SCHEMA = {
     "type": "object",
@@ -114,17 +117,13 @@ class MemoryExtractor:
 
     @staticmethod
     def messages(statement: str) -> list[dict]:
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}]
-        for said, extracted in EXAMPLES:
-            messages += [{"role": "user", "content": said},
-                         {"role": "assistant", "content": json.dumps(extracted)}]
-        return messages + [{"role": "user", "content": statement}]
+        return PROMPT.messages(statement)
 
     def propose(self, statement: str, stop: threading.Event | None = None) -> Proposal | None:
         """The memory the model proposes for `statement`, or None if stopped or unusable."""
         job = self.engine.submit(GenerationRequest(
             self.messages(statement), max_tokens=self.max_tokens, json_schema=SCHEMA,
-            purpose="extract", pinned=1 + 2 * len(EXAMPLES)), stop)
+            purpose="extract", pinned=PROMPT.pinned), stop)
         raw = job.text()
         if job.stop.is_set():
             return None
