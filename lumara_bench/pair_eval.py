@@ -4,7 +4,11 @@ pairs apart, on labelled pairs files (JSON lines: {"a": …, "b": …, "label": 
 `run` evaluates every variant of lumara_web.memory.pair_judge on every file: precision, recall
 and F1 for duplicate and for contradiction, accuracy over the four labels, and a 4×4
 confusion matrix (rows: the file's label; columns: the classifier's). `markdown` renders
-the result as tables for docs/BENCHMARKS.md. The benchmark (`--eval`) calls both."""
+the result as tables for docs/BENCHMARKS.md. The benchmark (`--eval`) calls both.
+
+The model variants use the chat's ContradictionJudge: `model` asks it about every pair (its
+yes/no names no duplicate: a "no" counts as related, so only its contradiction figures
+mean something); `cues+cosine+model` asks it where the chat does (pair_judge.reconsider)."""
 
 from __future__ import annotations
 
@@ -91,12 +95,13 @@ def _embed(embeddings: Any, texts: list[str]) -> np.ndarray:
 
 
 def _variants(engine: Any) -> dict[str, Callable[[Pair, float], PairVerdict] | None]:
+    judge = pair_judge.ContradictionJudge(engine)  # the chat's own judge
     model_labels: dict[tuple[str, str], PairVerdict] = {}
 
     def model(pair: Pair, _similarity: float) -> PairVerdict:
         key = (pair.a, pair.b)
         if key not in model_labels:  # both model variants ask about the same pairs
-            model_labels[key] = pair_judge.classify_by_model(engine, pair.a, pair.b)
+            model_labels[key] = judge.judge(pair.a, pair.b)
         return model_labels[key]
 
     def cues_cosine_model(pair: Pair, similarity: float) -> PairVerdict:

@@ -18,8 +18,8 @@ from .inference.engine import Engine, LlamaEngine
 from .inference.onnx_embedder import load_embedder
 from .inference.remote_engine import RemoteEngine
 from .memory.extraction import MemoryExtractor
-from .memory.findings import ContradictionJudge
 from .memory.memory_types import TypeClassifier
+from .memory.pair_judge import ContradictionJudge
 from .memory.reembed_job import ReembedJob
 from .memory.review import ReviewService
 from .memory.service import MemoryService

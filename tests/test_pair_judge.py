@@ -125,7 +125,7 @@ def test_verdicts_serialize_with_one_of_the_four_labels():
 
 
 class ScriptedEngine:
-    """Answers classify_by_model's one request with a fixed text."""
+    """Answers the judge's one request with a fixed text."""
 
     def __init__(self, text: str):
         self.text, self.requests = text, []
@@ -135,13 +135,15 @@ class ScriptedEngine:
         return type("Job", (), {"text": lambda job: self.text})()
 
 
-def test_the_model_label_is_schema_constrained_and_an_unusable_answer_is_no_verdict():
-    engine = ScriptedEngine('{"label": "contradiction"}')
-    assert pair_judge.classify_by_model(engine, "A x.", "B y.").label == "contradiction"
+def test_the_model_verdict_is_schema_constrained_and_an_unusable_answer_is_no_verdict():
+    engine = ScriptedEngine('{"contradicts": true, "confidence": 0.7, "explanation": "No."}')
+    judged = pair_judge.ContradictionJudge(engine).judge("A x.", "B y.")
+    assert (judged.label, judged.confidence, judged.source) == ("contradiction", 0.7, "model")
     [request] = engine.requests
-    assert request.json_schema["properties"]["label"]["enum"] == list(LABELS)
+    assert request.json_schema["properties"]["contradicts"] == {"type": "boolean"}
     assert request.messages[-1]["content"] == "A: A x.\nB: B y."
-    unusable = pair_judge.classify_by_model(ScriptedEngine("no json"), "A x.", "B y.")
+    assert request.pinned == len(request.messages) - 1  # all but the pair: the fixed prefix
+    unusable = pair_judge.ContradictionJudge(ScriptedEngine("no json")).judge("A x.", "B y.")
     assert unusable.label == "related" and unusable.confidence == 0.0
 
 
@@ -151,10 +153,14 @@ def test_the_model_can_add_a_contradiction_but_never_remove_a_cued_one():
     assert kept.label == "contradiction" and kept.source == "cues"
     says[0] = PairVerdict("contradiction", 0.5, "", "model")
     a, b = "I collect old maps.", "I restore antique clocks."
-    assert pair_judge.classify_with_model(a, b, 0.9, lambda x, y: says[0]).source == "model"
-    # Far pairs are not worth a model call.
+    # Related by cosine, close enough to be a chat's contradiction candidate.
+    assert pair_judge.classify_with_model(a, b, 0.75, lambda x, y: says[0]).source == "model"
+    # Far pairs are not worth a model call, and a duplicate is no candidate (the chat
+    # suggests it for review instead).
     asked = []
-    pair_judge.classify_with_model(a, b, 0.3, lambda x, y: asked.append(1) or says[0])
+    for similarity in (0.3, 0.9):
+        pair_judge.classify_with_model(a, b, similarity,
+                                       lambda x, y: asked.append(1) or says[0])
     assert asked == []
 
 

@@ -8,6 +8,7 @@ extract a memory (save, suggest or drop) and judge possible contradictions.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from ..inference.embeddings import EmbeddingService
 from ..inference.engine import Engine, GenerationRequest, Job
 from ..memory import validation
 from ..memory.extraction import MemoryExtractor
-from ..memory.findings import ContradictionJudge
+from ..memory import pair_judge
+from ..memory.findings import pair_thresholds
+from ..memory.pair_judge import ContradictionJudge, PairVerdict
 from ..memory.service import MemoryService
 from ..memory.validation import NewMemory
 from ..observability.perf import PerfMonitor
@@ -45,6 +48,13 @@ def receipt_item(hit: ScoredMemory) -> dict:
     memory = hit.memory
     return {"id": memory.id, "content": memory.content, "type": memory.type,
             "similarity": round(hit.similarity, 4)}
+
+
+def contradiction_verdict(verdict: PairVerdict) -> dict:
+    """A 'contradiction' event's verdict, in the shape clients read (contradicts, not a
+    label)."""
+    return {"contradicts": verdict.contradicts, "confidence": round(verdict.confidence, 3),
+            "explanation": verdict.explanation, "source": verdict.source}
 
 
 class ChatService:
@@ -259,9 +269,13 @@ class ChatService:
         for candidate in findings.contradiction_candidates[:MAX_JUDGED_CANDIDATES]:
             if stop.is_set():
                 return
-            verdict = self.judge.judge(memory.content, candidate.memory.content, stop,
-                                       use_model=settings["contradiction_model_judge"],
-                                       classified=findings.verdicts.get(candidate.memory.id))
+            verdict = findings.verdicts[candidate.memory.id]
+            if settings["contradiction_model_judge"]:  # off by default: docs/QUALITY.md
+                verdict = pair_judge.reconsider(
+                    verdict, candidate.similarity,
+                    functools.partial(self.judge.judge, candidate.memory.content,
+                                      memory.content, stop),
+                    pair_thresholds(settings))
             if not verdict.contradicts or \
                     verdict.confidence < settings["contradiction_judge_confidence"]:
                 continue
@@ -271,7 +285,7 @@ class ChatService:
                 explanation=verdict.explanation)
             yield {"type": "contradiction", "contradiction": contradiction.to_dict(),
                    "memory": memory.to_dict(), "existing_memory": candidate.memory.to_dict(),
-                   "verdict": verdict.to_dict()}
+                   "verdict": contradiction_verdict(verdict)}
 
     def _record(self, stats: dict) -> None:
         """Model answers only: a templated reply's speed says nothing about the model."""
@@ -290,7 +304,7 @@ class ChatService:
         prefixes = [prompts.answer_messages([], "What do you remember?", []),
                     self.extractor.messages("I like tea.")]
         if self.settings["contradiction_model_judge"]:  # off: the judge never asks the model
-            prefixes.append(self.judge.messages("I like tea.", "I drink tea."))
+            prefixes.append(self.judge.messages("I drink tea.", "I like tea."))
         for messages in prefixes:
             try:
                 self.engine.submit(GenerationRequest(messages, max_tokens=1, purpose="warmup"))

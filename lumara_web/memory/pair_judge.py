@@ -26,10 +26,10 @@ The decision here (`classify`, the default: "cues+cosine") reads the words first
 Measured (docs/QUALITY.md, real MiniLM): on the development pairs
 (tests/data/pairs_dev.jsonl, the set the rules were tuned on) cosine bands alone reach
 duplicate precision 0.63 and contradiction F1 0.40; cues+cosine 1.00 and 0.90 (shared
-sample: 0.89 and 0.86). The chat model (SmolLM2-135M) was measured as a judge too
-(`model`, `cues+cosine+model`): it gives
-one label to every pair whatever the pair (which label depends on the order of its
-examples), so the default does not call it, and POST /api/memories never waits on a model.
+sample: 0.89 and 0.86). The chat model (SmolLM2-135M) is measured as a judge too
+(ContradictionJudge: `model`, `cues+cosine+model`, asked as the chat asks it): it finds
+almost none of the contradictions, so the default does not call it (the
+contradiction_model_judge setting), and POST /api/memories never waits on a model.
 Contradictions that need knowledge of the world ("I am a vegan." / "I eat eggs every
 morning.") are still missed: the cues see words only.
 
@@ -46,11 +46,12 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Callable
 
 import snowballstemmer
 
-from ..inference.engine import GenerationRequest
+from ..inference.engine import Engine, GenerationRequest
+from ..inference.few_shot import FewShotPrompt
 from ..text import STOP_WORDS
 
 LABELS = ("duplicate", "contradiction", "related", "unrelated")
@@ -431,62 +432,77 @@ def classify_by_cues(a: str, b: str) -> PairVerdict:
 
 
 # -- the model judge -----------------------------------------------------------------------
-MODEL_SYSTEM_PROMPT = (
-    "You compare two statements from a personal memory store and answer with one label. "
-    "duplicate: they say the same thing in other words. contradiction: both cannot be true "
-    "at once (different values for the same thing, or one denies the other). related: the "
-    "same subject, but different facts that can both be true. unrelated: different "
-    "subjects.")
+# The chat model asked whether two statements contradict: a yes or no, with a confidence
+# and a reason the review shows. Few-shot examples: general, none from an evaluation file.
+JUDGE_PROMPT = FewShotPrompt(
+    "You check a personal memory store for contradictions. Two statements contradict when "
+    "both cannot be true at the same time (different values for the same thing, or one "
+    "denies the other). Statements that say the same thing in other words, or talk about "
+    "different things, do not contradict.",
+    tuple((f"A: {a}\nB: {b}", json.dumps(verdict)) for a, b, verdict in (
+        ("I drink coffee every morning.", "Every morning I have a coffee.",
+         {"contradicts": False, "confidence": 0.9, "explanation": "Both say the same thing."}),
+        ("My brother lives in Leeds.", "My brother lives in York.",
+         {"contradicts": True, "confidence": 0.9,
+          "explanation": "They give different cities for where the brother lives."}),
+    )))
 
-# Few-shot examples: general, and none taken from any evaluation file.
-MODEL_EXAMPLES = (
-    ("I drink coffee every morning.", "Every morning I have a coffee.", "duplicate"),
-    ("My brother lives in Leeds.", "My brother lives in York.", "contradiction"),
-    ("I own a bicycle.", "I have never owned a bicycle.", "contradiction"),
-    ("My brother lives in Leeds.", "My brother works as a plumber.", "related"),
-    ("I drink coffee every morning.", "The museum closes at six.", "unrelated"),
-)
-
-MODEL_SCHEMA = {
+JUDGE_SCHEMA = {
     "type": "object",
-    "properties": {"label": {"type": "string", "enum": list(LABELS)}},
-    "required": ["label"],
+    "properties": {
+        "contradicts": {"type": "boolean"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "explanation": {"type": "string", "maxLength": 160},
+    },
+    "required": ["contradicts", "confidence", "explanation"],
 }
 
 
-def model_messages(a: str, b: str) -> list[dict]:
-    messages = [{"role": "system", "content": MODEL_SYSTEM_PROMPT}]
-    for left, right, label in MODEL_EXAMPLES:
-        messages += [{"role": "user", "content": f"A: {left}\nB: {right}"},
-                     {"role": "assistant", "content": json.dumps({"label": label})}]
-    return messages + [{"role": "user", "content": f"A: {a}\nB: {b}"}]
+class ContradictionJudge:
+    """The chat model as a judge of one pair, under JUDGE_SCHEMA. The chat asks it only
+    with the contradiction_model_judge setting, and only about the pairs the words leave
+    open (`reconsider`); pair_eval measures it the same way."""
+
+    def __init__(self, engine: Engine, max_tokens: int = 80):
+        self.engine = engine
+        self.max_tokens = max_tokens
+
+    @staticmethod
+    def messages(a: str, b: str) -> list[dict]:
+        return JUDGE_PROMPT.messages(f"A: {a}\nB: {b}")
+
+    def judge(self, a: str, b: str, stop: threading.Event | None = None) -> PairVerdict:
+        """A contradiction when the model says so; otherwise "related" (a yes/no judge
+        names no finer label), of confidence 0 when its answer was unusable."""
+        job = self.engine.submit(GenerationRequest(
+            self.messages(a, b), max_tokens=self.max_tokens, json_schema=JUDGE_SCHEMA,
+            purpose="judge", pinned=JUDGE_PROMPT.pinned), stop)
+        try:
+            data = json.loads(job.text())
+            contradicts, confidence = bool(data["contradicts"]), float(data["confidence"])
+            explanation = str(data["explanation"])[:160]
+        except (ValueError, KeyError, TypeError):
+            return PairVerdict("related", 0.0, "The model gave no usable verdict.", "model")
+        return PairVerdict("contradiction" if contradicts else "related", confidence,
+                           explanation, "model")
 
 
-def classify_by_model(engine: Any, a: str, b: str,
-                      stop: threading.Event | None = None) -> PairVerdict:
-    """The chat model's label, under a JSON schema that allows only the four labels."""
-    job = engine.submit(GenerationRequest(
-        model_messages(a, b), max_tokens=16, json_schema=MODEL_SCHEMA, purpose="judge",
-        pinned=1 + 2 * len(MODEL_EXAMPLES)), stop)
-    try:
-        label = json.loads(job.text())["label"]
-    except (ValueError, KeyError, TypeError):
-        label = None
-    if label not in LABELS:
-        return PairVerdict("related", 0.0, "The model gave no usable label.", "model")
-    return PairVerdict(label, 0.5, "The chat model's judgement.", "model")
+def reconsider(verdict: PairVerdict, similarity: float, judge: Callable[[], PairVerdict],
+               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> PairVerdict:
+    """`verdict` (classify's), or the judge's contradiction for a pair the words leave
+    open: close (at or above the contradiction threshold) and neither a contradiction nor
+    a duplicate, as the chat's contradiction candidates are. `judge` is called only then:
+    it may add a contradiction, never remove one the cues found nor split a duplicate."""
+    if verdict.label in ("contradiction", "duplicate") or \
+            similarity < thresholds.substitution_contradiction:
+        return verdict
+    judged = judge()
+    return judged if judged.contradicts else verdict
 
 
 def classify_with_model(a: str, b: str, similarity: float,
                         judge: Callable[[str, str], PairVerdict],
                         thresholds: Thresholds = DEFAULT_THRESHOLDS) -> PairVerdict:
-    """cues+cosine, then `judge` (e.g. classify_by_model) for the pairs the words leave
-    open: close pairs (at or above the reworded-duplicate level) without a contradiction
-    cue. The judge may turn such a pair into a contradiction; it never makes a duplicate of
-    a cued contradiction."""
-    verdict = classify(a, b, similarity, thresholds)
-    if verdict.contradicts or similarity < thresholds.reworded_duplicate:
-        return verdict
-    judged = judge(a, b)
-    return judged if judged.label == "contradiction" else verdict
-VariantFn = Callable[[str, str, float], PairVerdict]
+    """cues+cosine, then `judge` (e.g. ContradictionJudge.judge) where `reconsider` asks."""
+    return reconsider(classify(a, b, similarity, thresholds), similarity,
+                      lambda: judge(a, b), thresholds)
