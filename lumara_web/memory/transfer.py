@@ -24,7 +24,7 @@ from ..storage.store import VERSION_CHANGES, Memory, MemoryVersion
 from . import findings as insights
 from . import pair_judge
 from .reembed import BATCH
-from .validation import NewMemory, parse_new_memory, parse_text
+from .validation import NewMemory, parse_new_memory, parse_text, reject_unknown_fields
 
 FORMAT = "lumara-export"
 VERSION = 1
@@ -192,10 +192,7 @@ def parse_import(body: Mapping[str, Any], settings: Mapping[str, Any], *,
     """Check the whole document; the first problem raises ValidationError naming the memory's
     index and field, before anything is written."""
     max_memories = MAX_IMPORT_MEMORIES if max_memories is None else max_memories
-    unknown = sorted(set(body) - _DOCUMENT_FIELDS)
-    if unknown:
-        raise _invalid(f"Unknown field(s) in the document: {', '.join(unknown)}.",
-                       "unknown_field")
+    reject_unknown_fields(body, _DOCUMENT_FIELDS)
     if body.get("format") != FORMAT:
         raise _invalid(f"format must be {FORMAT!r}: this is not a Lumara export "
                        f"(got {_shown(body.get('format'))}).", "invalid_format")
@@ -245,10 +242,7 @@ def _check_object(item: Any, allowed: set[str], what: str, code: str) -> None:
     """`item` is an object whose fields are all among `allowed`."""
     if not isinstance(item, dict):
         raise _invalid(f"each {what} must be an object, not {_shown(item)}.", code)
-    unknown = sorted(set(item) - allowed)
-    if unknown:
-        raise _invalid(f"Unknown field(s): {', '.join(unknown)}. Allowed: "
-                       f"{', '.join(sorted(allowed))}.", "unknown_field")
+    reject_unknown_fields(item, allowed)
 
 
 def _new_memory(item: dict, settings: Mapping[str, Any]) -> NewMemory:

@@ -74,7 +74,7 @@ def parse_json_object(raw: bytes) -> dict:
 
 
 def parse_new_memory(body: Mapping[str, Any], settings: Mapping[str, Any]) -> NewMemory:
-    _reject_unknown_fields(body, {"content", "type", "tags", "metadata"})
+    reject_unknown_fields(body, {"content", "type", "tags", "metadata"})
     if "content" not in body:
         raise ValidationError("content is required.", code="empty_content")
     return NewMemory(
@@ -85,7 +85,7 @@ def parse_new_memory(body: Mapping[str, Any], settings: Mapping[str, Any]) -> Ne
 
 
 def parse_memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> MemoryPatch:
-    _reject_unknown_fields(body, {"content", "type", "tags"})
+    reject_unknown_fields(body, {"content", "type", "tags"})
     if not body:
         raise ValidationError("Nothing to change: send content, type or tags.",
                               code="empty_patch")
@@ -98,7 +98,7 @@ MAX_VERSION = 2**63 - 1
 
 def parse_restore_request(body: Mapping[str, Any]) -> int:
     """The version number to restore: `{"version": n}`, n a whole number from 1."""
-    _reject_unknown_fields(body, {"version"})
+    reject_unknown_fields(body, {"version"})
     if "version" not in body:
         raise ValidationError("version is required: the number of the version to restore "
                               "(see the memory's history).", code="invalid_version")
@@ -114,13 +114,13 @@ def parse_restore_request(body: Mapping[str, Any]) -> int:
 
 def parse_suggestion_edits(body: Mapping[str, Any], settings: Mapping[str, Any]) -> MemoryPatch:
     """Changes to a suggestion before it is saved; an empty body means none."""
-    _reject_unknown_fields(body, {"content", "type", "tags"})
+    reject_unknown_fields(body, {"content", "type", "tags"})
     return _memory_patch(body, settings)
 
 
 def parse_conversation_patch(body: Mapping[str, Any]) -> str:
     """The new title (the only field a conversation has to change)."""
-    _reject_unknown_fields(body, {"title"})
+    reject_unknown_fields(body, {"title"})
     if "title" not in body:
         raise ValidationError("title is required.", code="invalid_title")
     value = body["title"]
@@ -153,7 +153,7 @@ def parse_contradiction_status(args: Mapping[str, str]) -> str | None:
 
 
 def parse_resolution(body: Mapping[str, Any]) -> str:
-    _reject_unknown_fields(body, {"resolution"})
+    reject_unknown_fields(body, {"resolution"})
     if "resolution" not in body:
         raise ValidationError(f"resolution is required: one of {', '.join(RESOLUTIONS)}.",
                               code="invalid_resolution")
@@ -194,7 +194,9 @@ def _memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> Memor
         tags=_tags(body["tags"], settings) if "tags" in body else None)
 
 
-def _reject_unknown_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
+def reject_unknown_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
+    """Refuse the fields of `body` not in `allowed`: a misspelt one ("Content") would
+    otherwise be ignored without a word."""
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(unknown)}. Allowed: "

@@ -19,6 +19,7 @@ from prometheus_client.core import (
 )
 
 from ..errors import ValidationError
+from ..memory.validation import reject_unknown_fields
 from ..observability import metrics_report
 from ..observability.perf import WINDOW
 from .context import current_services, get_db, json_body
@@ -81,10 +82,7 @@ def page_load():
 
 
 def parse_page_load(body: dict) -> float:
-    unknown = sorted(set(body) - {"ms"})
-    if unknown:
-        raise ValidationError(f"Unknown field(s): {', '.join(unknown)}. Allowed: ms.",
-                              code="unknown_field")
+    reject_unknown_fields(body, {"ms"})
     if "ms" not in body:
         raise ValidationError("ms is required: the page's load time in milliseconds.",
                               code="invalid_ms")
