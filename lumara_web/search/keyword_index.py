@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..storage import store
 from ..text import STOP_WORDS
 
 # Most distinct words a query keeps: a long chat message (up to 8,000 characters) would
@@ -55,31 +56,20 @@ def distinctive_terms(conn: Any, terms: list[str], max_matches: int) -> list[str
     ("soup" among hundreds of recipes) fills a keyword ranking with ties that only
     memory length breaks, and cannot tell the one meant from the rest; the vector ranking
     already weighs such topical words. Each count stops at max_matches + 1."""
-    return [term for term in terms if conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM memory_keywords WHERE memory_keywords MATCH ?"
-        " LIMIT ?)", (_quoted(term), max_matches + 1)).fetchone()[0] <= max_matches]
+    return [term for term in terms
+            if store.keyword_match_count(conn, _quoted(term), max_matches + 1) <= max_matches]
 
 
 def search(conn: Any, text: str, *, limit: int, type: str | None = None,
            max_matches: int | None = None) -> list[tuple[int, float]]:
     """(memory id, BM25 score) of the `limit` memories whose words best match `text`, best
-    first (FTS5's bm25() is lower for better matches: the score returned is its negation,
-    higher = better). With `max_matches`, only words that match at most that many memories
-    count (distinctive_terms). Empty when the text has no searchable word."""
+    first (higher = better; store.keyword_matches). With `max_matches`, only words that
+    match at most that many memories count (distinctive_terms). Empty when the text has no
+    searchable word."""
     terms = query_terms(text)
     if max_matches is not None:
         terms = distinctive_terms(conn, terms, max_matches)
     if not terms or limit <= 0:
         return []
-    expression = " OR ".join(map(_quoted, terms))
-    if type:
-        rows = conn.execute(
-            "SELECT k.rowid, -k.rank FROM memory_keywords AS k"
-            " JOIN memories AS m ON m.id = k.rowid"
-            " WHERE memory_keywords MATCH ? AND m.type = ? ORDER BY k.rank LIMIT ?",
-            (expression, type, limit))
-    else:
-        rows = conn.execute(
-            "SELECT rowid, -rank FROM memory_keywords WHERE memory_keywords MATCH ?"
-            " ORDER BY rank LIMIT ?", (expression, limit))
-    return [(row[0], row[1]) for row in rows]
+    return store.keyword_matches(conn, " OR ".join(map(_quoted, terms)), limit=limit,
+                                 type=type)

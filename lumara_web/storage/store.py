@@ -11,11 +11,13 @@ import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
 from .db import driver, transaction
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,17 @@ def vector_to_blob(vector: np.ndarray) -> bytes:
 
 def blob_to_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
+
+
+# Values bound per `IN (?, …)` query: 500 stays far below SQLite's bound-parameter limit
+# (999 in builds before 3.32), with room for what else the query binds.
+CHUNK_SIZE = 500
+
+
+def chunks(items: Sequence[T], size: int = CHUNK_SIZE) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size`: one query each."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def utc_now() -> str:
@@ -377,8 +390,7 @@ def nearest_memories(conn: Any, embedding: np.ndarray, *, k: int,
 def memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
     """The memories among `ids` that exist (ids of deleted ones are simply absent)."""
     found: dict[int, Memory] = {}
-    for start in range(0, len(ids), 500):  # far below SQLite's bound-parameter limit
-        chunk = ids[start:start + 500]
+    for chunk in chunks(ids):
         rows = conn.execute(f"SELECT {_MEMORY_COLUMNS} FROM memories"
                             f" WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
         found.update((row[0], _memory_from_row(row)) for row in rows)
@@ -389,14 +401,38 @@ def memory_similarities(conn: Any, embedding: np.ndarray, ids: list[int]) -> dic
     """Cosine similarity of `embedding` to each stored vector among `ids` (≈ 0.3 ms per id:
     vec0 reads whole chunks; hybrid retrieval uses it only while the vector index loads)."""
     found: dict[int, float] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in chunks(ids):
         rows = conn.execute(
             "SELECT memory_id, 1.0 - vec_distance_cosine(embedding, ?) FROM memory_vectors"
             f" WHERE memory_id IN ({', '.join('?' * len(chunk))})",
             (vector_to_blob(embedding), *chunk))
         found.update((row[0], row[1]) for row in rows)
     return found
+
+
+# -- for the keyword index (search/keyword_index.py builds the MATCH expressions) ---------
+def keyword_match_count(conn: Any, expression: str, cap: int) -> int:
+    """How many memories match the FTS5 `expression`, counting no further than `cap`."""
+    return conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM memory_keywords WHERE memory_keywords MATCH ?"
+        " LIMIT ?)", (expression, cap)).fetchone()[0]
+
+
+def keyword_matches(conn: Any, expression: str, *, limit: int,
+                    type: str | None = None) -> list[tuple[int, float]]:
+    """(memory id, BM25 score) of the `limit` best matches of the FTS5 `expression`, best
+    first. FTS5's rank (bm25()) is lower for better matches: the score is its negation."""
+    if type:
+        rows = conn.execute(
+            "SELECT k.rowid, -k.rank FROM memory_keywords AS k"
+            " JOIN memories AS m ON m.id = k.rowid"
+            " WHERE memory_keywords MATCH ? AND m.type = ? ORDER BY k.rank LIMIT ?",
+            (expression, type, limit))
+    else:
+        rows = conn.execute(
+            "SELECT rowid, -rank FROM memory_keywords WHERE memory_keywords MATCH ?"
+            " ORDER BY rank LIMIT ?", (expression, limit))
+    return [(row[0], row[1]) for row in rows]
 
 
 # -- for the in-process vector index (vector_index.py) ------------------------------------
@@ -432,8 +468,7 @@ def memory_vector_states(conn: Any,
                          ids: list[int]) -> tuple[list[int], list[bytes], list[str]]:
     """Ids, vector blobs and types of the memories among `ids` that exist now."""
     found_ids, blobs, types = [], [], []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in chunks(ids):
         rows = conn.execute(
             "SELECT m.id, v.embedding, m.type FROM memories AS m"
             " JOIN memory_vectors AS v ON v.memory_id = m.id"
@@ -465,9 +500,7 @@ def get_cached_embeddings(conn: Any, model_id: str,
                           hashes: Iterable[bytes]) -> dict[bytes, np.ndarray]:
     hashes = list(hashes)
     found: dict[bytes, np.ndarray] = {}
-    # 500 per query stays far below SQLite's bound-parameter limit.
-    for start in range(0, len(hashes), 500):
-        chunk = hashes[start:start + 500]
+    for chunk in chunks(hashes):
         rows = conn.execute(
             "SELECT text_sha256, embedding FROM embedding_cache WHERE model_id = ?"
             f" AND text_sha256 IN ({', '.join('?' * len(chunk))})", (model_id, *chunk))
