@@ -1,8 +1,8 @@
 // What the page must agree with the server on, as the server says it: the memory types and
-// the length limits, rendered into the page as a JSON block by web/pages.py (page_config).
+// the length limits, rendered into the page's body[data-config] by web/pages.py (page_config).
 // Read from there, a setting such as --max-message-chars reaches the page unchanged.
 
-const config = JSON.parse(document.getElementById("lumara-config").textContent);
+const config = JSON.parse(document.body.dataset.config);
 
 /** ["knowledge", "experience", "method"]: the types a memory may have. */
 export const MEMORY_TYPES = config.memory_types;
