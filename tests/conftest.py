@@ -1,5 +1,4 @@
 import os
-from pathlib import Path
 
 import pytest
 
@@ -9,14 +8,12 @@ from . import network_guard
 # the app's modules are imported); child Pythons get the same guard through sitecustomize.
 network_guard.install()
 
-from lumara_web import create_app
 from lumara_web.inference.engine import LlamaEngine  # noqa: E402
 from lumara_web.inference.onnx_embedder import OnnxEmbedder, load_embedder  # noqa: E402
 from lumara_web.storage import db, migrations  # noqa: E402
 
 from .fakes import FakeEmbedder, FakeEngine  # noqa: E402
-
-GUARDED_SITE = Path(__file__).resolve().parent / "guarded_site"
+from .helpers import WAIT, GatedEngine, LiveServer, build_app  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,7 +25,7 @@ def network_guard_log(tmp_path_factory):
     log_path.touch()
     saved = {name: os.environ.get(name) for name in ("PYTHONPATH", network_guard.LOG_ENV)}
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        part for part in (str(GUARDED_SITE), saved["PYTHONPATH"]) if part)
+        part for part in (str(network_guard.GUARDED_SITE), saved["PYTHONPATH"]) if part)
     os.environ[network_guard.LOG_ENV] = str(log_path)
     yield log_path
     for name, value in saved.items():
@@ -74,14 +71,48 @@ def engine():
 
 
 @pytest.fixture
-def app(tmp_path, embedder, engine):
-    return create_app({"data_dir": str(tmp_path / "data"), "embedder": embedder,
-                       "engine": engine})
+def make_app(tmp_path):
+    """make_app(**settings): the app on a fresh data folder under tmp_path ("data", then
+    "data1", …; data_dir= names another), FakeEmbedder and FakeEngine unless settings name
+    others, once the start-up warm-up is done (see helpers.build_app)."""
+    def make(idle_timeout: float = WAIT, **settings):
+        data_dir = settings.pop("data_dir", None)
+        if data_dir is None:
+            data_dir, number = tmp_path / "data", 1
+            while data_dir.exists():
+                data_dir, number = tmp_path / f"data{number}", number + 1
+        return build_app(data_dir, idle_timeout, **settings)
+    return make
+
+
+@pytest.fixture
+def app(make_app, embedder, engine):
+    return make_app(embedder=embedder, engine=engine)
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def serve(make_app):
+    """serve(engine=None, embedder=None, **settings): make_app's app on a LiveServer (the
+    fakes when engine or embedder is None). Servers stop, and GatedEngines open, at the end."""
+    servers = []
+
+    def start(engine=None, embedder=None, **settings) -> LiveServer:
+        server = LiveServer(make_app(engine=engine or FakeEngine(),
+                                     embedder=embedder or FakeEmbedder(), **settings))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        engine = server.app.extensions["lumara"].engine
+        if isinstance(engine, GatedEngine):
+            engine.open()
+        server.stop()
 
 
 # The real models, loaded once for the whole session and shared by every test that uses

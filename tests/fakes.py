@@ -46,6 +46,15 @@ class FakeEmbedder:
         return (total / np.linalg.norm(total)).astype(np.float32)
 
 
+class OtherModel(FakeEmbedder):
+    """A different model: the same words map to other directions."""
+
+    model_id = "fake/other-model"
+
+    def vector(self, text: str) -> np.ndarray:
+        return super().vector("other " + text)
+
+
 class FakeEngine(Engine):
     """The real queue and worker with scripted generation: `enqueue(reply)` queues the next
     reply (a str is streamed word by word; a dict is streamed as JSON), per request purpose.

@@ -1,5 +1,5 @@
 """`python app.py` in a child process, as a user runs it, for the tests that need the whole
-server: start-up, crash safety, load. (tests/test_ws.py's LiveServer serves an in-process app
+server: start-up, crash safety, load. (tests/helpers.py's LiveServer serves an in-process app
 with fakes instead.)"""
 
 from __future__ import annotations

@@ -24,9 +24,12 @@ import os
 import socket
 import threading
 import traceback
+from pathlib import Path
 from typing import Any, Iterator
 
 LOG_ENV = "LUMARA_NETWORK_GUARD_LOG"
+# Prepended to a child's PYTHONPATH: its sitecustomize.py installs this guard.
+GUARDED_SITE = Path(__file__).resolve().parent / "guarded_site"
 # Names that never leave the machine (resolved from /etc/hosts, never by DNS).
 LOCAL_NAMES = frozenset({"localhost", "localhost."})
 # What a server binds to ("all interfaces"): resolving it sends nothing anywhere.

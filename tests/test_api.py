@@ -1,8 +1,9 @@
 """The memories JSON API and /health, end to end through Flask with the FakeEmbedder.
 
 FakeEmbedder is a bag of words: two texts with n distinct words sharing m have cosine of
-about m/n. The texts below were chosen so each lands well inside its band; tests assert
-the similarity before they assert the classification that depends on it.
+about m/n. The texts (FACT, FACT_VARIANT, UNRELATED in tests/helpers.py) were chosen so
+each lands well inside its band; tests assert the similarity before they assert the
+classification that depends on it.
 """
 
 from __future__ import annotations
@@ -13,32 +14,13 @@ import pytest
 
 from lumara_web.storage import db
 
+from .helpers import FACT, FACT_VARIANT, UNRELATED, add, result_ids, search
+
 DUPLICATE_AT = 0.85  # default duplicate_threshold
 CANDIDATE_AT = 0.70  # default contradiction_threshold
 
-# 10 distinct words; the variant shares 8 of them (cosine ≈ 0.8: a contradiction candidate).
-FACT = "lighthouse keeper paints railing blue every spring morning before breakfast"
-FACT_VARIANT = "lighthouse keeper paints railing blue every spring morning after dinner"
-UNRELATED = "quantum chromodynamics describes gluons binding quarks inside protons"
-
 
 # -- helpers ----------------------------------------------------------------------------
-def add(client, content, **fields):
-    response = client.post("/api/memories", json={"content": content, **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def search(client, **params):
-    response = client.get("/api/memories/search", query_string=params)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def result_ids(body):
-    return [hit["memory"]["id"] for hit in body["results"]]
-
-
 def list_memories(client, **params):
     response = client.get("/api/memories", query_string=params)
     assert response.status_code == 200, response.get_json()

@@ -10,6 +10,8 @@ import pytest
 
 from lumara_web.storage import db
 
+from .helpers import error_check
+
 MAX_CONTENT = 10_000  # default max_content_chars
 MAX_REQUEST = 1_000_000  # default max_request_bytes
 
@@ -28,16 +30,6 @@ def snapshot(app):
     return {"memories": memories, "vectors": vectors, "vector_count": vector_count}
 
 
-def assert_json_error(response, status, code):
-    assert response.status_code == status, response.get_data(as_text=True)[:500]
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert list(body) == ["error"]
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"].strip()
-
-
 @pytest.fixture
 def seeded(client):
     """Two memories, so 'nothing changed' compares real rows (and PATCH has targets)."""
@@ -53,15 +45,9 @@ def seeded(client):
 @pytest.fixture
 def expect_error(app, embedder, seeded):
     """expect_error(send, status, code): send() must fail so, changing nothing."""
-    def check(send, status, code):
-        before, calls_before = snapshot(app), len(embedder.calls)
-        response = send()
-        assert_json_error(response, status, code)
-        assert snapshot(app) == before
-        assert len(embedder.calls) == calls_before  # rejected before any embedding
-        assert before["vector_count"] == len(before["memories"]) > 0
-        return response
-    return check
+    before = snapshot(app)  # the seeded rows: "nothing changed" compares real rows
+    assert before["vector_count"] == len(before["memories"]) > 0
+    return error_check(app, embedder, snapshot)
 
 
 # The three endpoints that take a JSON body; PATCH targets the first seeded memory.

@@ -18,7 +18,7 @@ from lumara_web.memory.validation import NewMemory
 from lumara_web.storage import conversation_store, db, review_store, store
 
 from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import GatedEngine, wait_idle
+from .helpers import GatedEngine, wait_idle
 
 SISTER = "My sister Ana lives in Lisbon."
 OIL = "The car needs an oil change every 15,000 kilometres."
@@ -26,9 +26,8 @@ SISTER_QUESTION = "Where does my sister Ana live?"
 
 
 @pytest.fixture
-def services(app, engine):
-    wait_idle(engine)  # the start-up warm-up requests are done: no "queued" events
-    return app.extensions["lumara"]
+def services(app):
+    return app.extensions["lumara"]  # warmed up (make_app): a turn sees no "queued" events
 
 
 @pytest.fixture
@@ -386,14 +385,12 @@ def test_earlier_turns_are_replayed_exactly_as_they_were_sent(services, chat, co
     ]
 
 
-def one_long_conversation(tmp_path, limit: int, questions: list[str],
+def one_long_conversation(make_app, limit: int, questions: list[str],
                           replies: list[str] | None = None) -> FakeEngine:
     """Ask `questions` in one conversation with chat_history_messages=`limit`; the engine
     keeps every prompt it was sent."""
     engine = FakeEngine()
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine,
-                      "chat_history_messages": limit})
-    wait_idle(engine)
+    app = make_app(engine=engine, chat_history_messages=limit)
     chat = app.extensions["lumara"].chat
     conn = db.connect(app.extensions["lumara"].settings["db_path"])
     try:
@@ -410,9 +407,9 @@ def one_long_conversation(tmp_path, limit: int, questions: list[str],
 
 
 @pytest.mark.parametrize("limit", [3, 4])
-def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
+def test_a_long_history_is_trimmed_to_the_setting(make_app, limit):
     engine = one_long_conversation(
-        tmp_path, limit, [f"What is fact number {i}? " + "padding " * 500 for i in range(8)],
+        make_app, limit, [f"What is fact number {i}? " + "padding " * 500 for i in range(8)],
         [f"Answer number {i}. " + "blah " * 300 for i in range(8)])
     last = chat_requests(engine)[-1].messages
     fixed = 1 + len(prompts.example_turns())
@@ -430,10 +427,10 @@ def test_a_long_history_is_trimmed_to_the_setting(tmp_path, limit):
         assert fitted[-1]["content"].endswith(last[-1]["content"][-40:])
 
 
-def test_the_history_window_moves_in_steps_so_prompts_keep_their_prefix(tmp_path):
+def test_the_history_window_moves_in_steps_so_prompts_keep_their_prefix(make_app):
     limit = 8
     engine = one_long_conversation(
-        tmp_path, limit, [f"What is the tallest mountain number {i}?" for i in range(12)])
+        make_app, limit, [f"What is the tallest mountain number {i}?" for i in range(12)])
     requests = chat_requests(engine)
     fixed = 1 + len(prompts.example_turns())
     assert len(requests) == 12
@@ -472,10 +469,9 @@ def test_stop_mid_answer_saves_the_partial_answer_as_stopped(chat, conn, engine)
     wait_idle(engine)  # the job ended too, freeing the model
 
 
-def test_stop_while_queued_cancels_the_job_before_it_reaches_the_model(tmp_path):
+def test_stop_while_queued_cancels_the_job_before_it_reaches_the_model(make_app):
     engine = GatedEngine()
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
-    wait_idle(engine)
+    app = make_app(engine=engine)
     chat = app.extensions["lumara"].chat
     blocker = engine.submit(GenerationRequest([{"role": "user", "content": "blocker"}],
                                               max_tokens=5))
@@ -521,10 +517,9 @@ class FailsMidAnswer(FakeEngine):
     (RuntimeError("llama_decode returned -1"), "generation_failed"),
     (LumaraError("The model ran out of memory.", code="out_of_memory"), "out_of_memory")])
 def test_an_engine_error_mid_answer_sends_an_error_and_saves_the_partial_answer(
-        tmp_path, failure, code):
+        make_app, failure, code):
     engine = FailsMidAnswer(failure)
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
-    wait_idle(engine)
+    app = make_app(engine=engine)
     chat = app.extensions["lumara"].chat
     conn = db.connect(app.extensions["lumara"].settings["db_path"])
     try:
@@ -555,7 +550,7 @@ class SlowLoadingEngine(FakeEngine):
 
 
 def test_a_question_waiting_for_the_model_to_load_is_told_so(tmp_path):
-    engine = SlowLoadingEngine()
+    engine = SlowLoadingEngine()  # not make_app: the warm-up must still be queued here
     app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
     chat = app.extensions["lumara"].chat
     conn = db.connect(app.extensions["lumara"].settings["db_path"])
@@ -578,13 +573,11 @@ def test_a_question_waiting_for_the_model_to_load_is_told_so(tmp_path):
         conn.close()
 
 
-def test_a_refused_question_reports_the_conversation_it_was_saved_in(tmp_path):
+def test_a_refused_question_reports_the_conversation_it_was_saved_in(make_app):
     # The queue is full: the question is refused, but the message is kept, so the error
     # must say where, for the client to carry on in that conversation.
     engine = FakeEngine(max_queue=1)
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(), "engine": engine})
-    services = app.extensions["lumara"]
-    wait_idle(engine)
+    services = make_app(engine=engine).extensions["lumara"]
     conn = db.connect(services.settings["db_path"])
     try:
         remember(services, conn, SISTER)

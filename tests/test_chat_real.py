@@ -7,8 +7,7 @@ import pytest
 
 from lumara_web import create_app
 
-from .test_engine import wait_idle
-from .test_ws import LiveServer, close, receive, receive_until, send, text_of
+from .helpers import LiveServer, close, receive, receive_until, send, text_of, wait_idle
 
 WAIT = 60  # a real model on two cores: generous, never reached when all is well
 

@@ -4,60 +4,22 @@ events come out through a list-backed send; turns run on the session's own threa
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
-from lumara_web import create_app
 from lumara_web.chat.session import ChatSession
 from lumara_web.storage import conversation_store, db
 
-from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import GatedEngine, wait_idle
+from .fakes import FakeEngine
+from .helpers import WAIT, GatedEngine, Recorder, text_of, wait_idle
 
-WAIT = 10
 LONG_REPLY = " ".join(f"word{i}" for i in range(100))
 
 
-class Recorder:
-    """A send() that keeps every event and lets the test wait for one; `fail_on` makes it
-    raise (the client went away) on the first event of that type."""
-
-    def __init__(self, fail_on: str | None = None):
-        self.events: list[dict] = []
-        self.calls = 0
-        self.fail_on = fail_on
-        self.failed = threading.Event()
-        self._condition = threading.Condition()
-
-    def __call__(self, event: dict) -> None:
-        json.dumps(event)  # every event must be sendable as JSON
-        with self._condition:
-            self.calls += 1
-            if self.fail_on and event["type"] == self.fail_on and not self.failed.is_set():
-                self.failed.set()
-                raise ConnectionResetError("the client went away")
-            self.events.append(event)
-            self._condition.notify_all()
-
-    def of(self, kind: str) -> list[dict]:
-        with self._condition:
-            return [event for event in self.events if event["type"] == kind]
-
-    def wait_for(self, kind: str, count: int = 1, timeout: float = WAIT) -> list[dict]:
-        with self._condition:
-            ok = self._condition.wait_for(
-                lambda: sum(event["type"] == kind for event in self.events) >= count, timeout)
-            assert ok, f"no {count} {kind!r} events in {self.events}"
-            return [event for event in self.events if event["type"] == kind]
-
-
 class Harness:
-    def __init__(self, tmp_path, engine, **session_options):
-        self.engine = engine
-        self.app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
-                               "engine": engine})
-        wait_idle(engine)
+    def __init__(self, app, **session_options):
+        self.app = app
+        self.engine = app.extensions["lumara"].engine
         self.settings = self.app.extensions["lumara"].settings
         self.sent = Recorder(session_options.pop("fail_on", None))
         self.session = ChatSession(self.app.extensions["lumara"].chat,
@@ -84,11 +46,11 @@ class Harness:
 
 
 @pytest.fixture
-def make(tmp_path):
+def make(make_app):
     made = []
 
     def factory(engine=None, **options):
-        harness = Harness(tmp_path / f"h{len(made)}", engine or FakeEngine(), **options)
+        harness = Harness(make_app(engine=engine or FakeEngine()), **options)
         made.append(harness)
         return harness
 
@@ -97,10 +59,6 @@ def make(tmp_path):
         if isinstance(harness.engine, GatedEngine):
             harness.engine.open()
         harness.close()
-
-
-def text_of(events) -> str:
-    return "".join(event["text"] for event in events if event["type"] == "token")
 
 
 BAD_FRAMES = [

@@ -26,10 +26,9 @@ def test_help_lists_the_commands():
 
 
 @pytest.fixture
-def filled(tmp_path):
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
-                      "engine": FakeEngine()})
-    services = app.extensions["lumara"]
+def filled(make_app):
+    """The data folder of an app that holds four memories."""
+    services = make_app().extensions["lumara"]
     from lumara_web.storage import db
 
     conn = db.connect(services.settings["db_path"])
@@ -41,7 +40,7 @@ def filled(tmp_path):
             services.memories.add(conn, NewMemory(content, kind, [], {}))
     finally:
         conn.close()
-    return tmp_path
+    return services.settings["data_dir"]
 
 
 def test_stats_counts_what_the_database_holds(filled, capsys):
@@ -84,9 +83,8 @@ def test_open_waits_for_the_models_then_opens_the_address(tmp_path, monkeypatch)
     assert addresses == ["http://127.0.0.1:5123/"]
 
 
-def test_the_browser_address_carries_the_token_off_the_loopback(tmp_path):
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
-                      "engine": FakeEngine(), "host": "0.0.0.0", "port": 5124})
+def test_the_browser_address_carries_the_token_off_the_loopback(make_app):
+    app = make_app(host="0.0.0.0", port=5124)
     policy = app.extensions["lumara"].access
     address = server.browser_address(app.extensions["lumara"].settings, policy)
     assert address == f"http://127.0.0.1:5124/?token={policy.token}"

@@ -8,35 +8,15 @@ import json
 
 import pytest
 
-from lumara_web.storage import conversation_store, db, review_store
+from lumara_web.storage import conversation_store, review_store
 
-from .test_api_errors import assert_json_error
+from .helpers import connect, error_check, get_json
 
 UNKNOWN_ID = 987654
 MAX_REQUEST = 1_000_000  # default max_request_bytes
-TABLES = ("conversations", "messages", "suggestions", "contradictions", "memories",
-          "memory_vectors")
 
 
 # -- helpers ----------------------------------------------------------------------------
-def connect(app):
-    return db.connect(app.extensions["lumara"].settings["db_path"])
-
-
-def snapshot(app):
-    """Every row of every table the API could touch (vectors: id, type and bytes)."""
-    conn = connect(app)
-    try:
-        rows = {table: [tuple(row) for row in conn.execute(
-                    f"SELECT * FROM {table} ORDER BY 1")]
-                for table in TABLES if table != "memory_vectors"}
-        rows["memory_vectors"] = [tuple(row) for row in conn.execute(
-            "SELECT memory_id, type, embedding FROM memory_vectors ORDER BY memory_id")]
-    finally:
-        conn.close()
-    return rows
-
-
 @pytest.fixture
 def conn(app):
     conn = connect(app)
@@ -60,20 +40,7 @@ def chats(conn):
 @pytest.fixture
 def expect_error(app, embedder, chats):
     """expect_error(send, status, code): send() must fail so, changing nothing."""
-    def check(send, status, code):
-        before, calls_before = snapshot(app), len(embedder.calls)
-        response = send()
-        assert_json_error(response, status, code)
-        assert snapshot(app) == before
-        assert len(embedder.calls) == calls_before
-        return response
-    return check
-
-
-def get_json(client, path, **kwargs):
-    response = client.get(path, **kwargs)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return error_check(app, embedder)
 
 
 # -- list -------------------------------------------------------------------------------

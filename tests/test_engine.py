@@ -4,7 +4,6 @@ and fit_to_context. No real model here."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -13,66 +12,11 @@ from lumara_web.inference.engine import (
     TOKENS_PER_MESSAGE,
     Engine,
     EngineBusy,
-    GenerationRequest,
     fit_to_context,
 )
 
 from .fakes import FakeEngine
-
-WAIT = 10  # seconds: generous bounds on waits that normally end in milliseconds
-
-
-class GatedEngine(FakeEngine):
-    """FakeEngine whose gated generations wait for a permit before each token: `allow(n)`
-    lets n more tokens through, `open()` lets everything through. A test decides exactly
-    how far a generation has got while the worker is really busy with it. A stopped job
-    stops waiting (its next token is then dropped by the worker). While it waits, it runs
-    the engine's pending tasks, as the real engine does between two decoding steps."""
-
-    def __init__(self, gated=("chat",), **kwargs):
-        super().__init__(**kwargs)
-        self.gated = set(gated)
-        self._permits = threading.Semaphore(0)
-        self._open = threading.Event()
-
-    def allow(self, tokens: int = 1) -> None:
-        self._permits.release(tokens)
-
-    def open(self) -> None:
-        self._open.set()
-
-    def _generate(self, model, job):
-        for piece in super()._generate(model, job):
-            if job.request.purpose in self.gated:
-                while not (self._open.is_set() or self._permits.acquire(timeout=0.01)):
-                    self._run_tasks()
-                    if job.stop.is_set():
-                        break
-            yield piece
-
-
-def request(text: str = "hello", purpose: str = "chat", max_tokens: int = 50):
-    return GenerationRequest([{"role": "user", "content": text}], max_tokens=max_tokens,
-                             purpose=purpose)
-
-
-def wait_until(predicate, timeout: float = WAIT, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
-def wait_idle(engine: Engine) -> None:
-    def idle():
-        queue = engine.status()["queue"]
-        return queue["waiting"] == 0 and not queue["running"]
-    wait_until(idle, what="the engine to be idle")
-
-
-def started(job, timeout: float = WAIT) -> None:
-    assert job.started.wait(timeout), "the job never started"
+from .helpers import WAIT, GatedEngine, request, started, wait_idle, wait_until
 
 
 def asked(engine: FakeEngine) -> list[str]:

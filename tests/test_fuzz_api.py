@@ -25,14 +25,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from lumara_web import create_app
 from lumara_web.config import MEMORY_TYPES
 from lumara_web.memory.validation import NewMemory
-from lumara_web.storage import conversation_store, db, review_store, store
+from lumara_web.storage import conversation_store, review_store, store
 from lumara_web.storage.review_store import RESOLUTIONS
 
-from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import wait_idle
+from .helpers import assert_database_whole, assert_json_error, build_app, connect, snapshot
+from .strategies import any_char, json_values, long_text, nested, short_odd_text, weighted
 
 # On a failure Hypothesis's pytest plugin imports this (for its patch hint) while reporting,
 # where the warnings-as-errors filter turns libcst's DeprecationWarning into an INTERNALERROR
@@ -99,59 +98,12 @@ ENDPOINTS = {
 
 
 # -- strategies: text -------------------------------------------------------------------
-SPECIAL_TEXT = [
-    "", " ", "\t\n", "\x00", "a\x00b", "\ud800", "\udfff", "x\udc80y", "\ufeff", "\ufffe",
-    "\u202e\u0645\u0631\u062d\u0628\u0627\u202c", "\u200f", "\u200b", "\u2028", "e\u0301" * 50,
-    "\u0301" * 300, "👩‍👩‍👧‍👦", "🏳️‍🌈" * 20, "\U0010ffff", "Ω≈ç√∫", "１２３", "١٢٣",
-    "NaN", "Infinity", "-0", "1e309", "null", "true", "[]", "{}", "knowledge", "method",
-    "keep_both", "replace", "all", "pending", "json", "prometheus", "html",
-    "<script>alert(1)</script>", "'; DROP TABLE memories; --", "%00", "../../etc/passwd",
-]
-# Characters from every corner, lone surrogates (category Cs) included.
-any_char = st.characters(codec=None, exclude_categories=())
-
-
-def long_text(*lengths: int) -> st.SearchStrategy[str]:
-    """Over a limit without generating character by character (slow, and rarely long)."""
-    return st.builds(lambda piece, times: piece * times,
-                     st.sampled_from(["x", "é", "😀", "\u0301", " ", "ab "]),
-                     st.sampled_from(lengths))
-
-
-short_odd_text = st.one_of(
-    st.sampled_from(SPECIAL_TEXT),
-    st.text(any_char, max_size=40),
-    st.text(st.characters(categories=["Cc", "Cf", "Cs", "Mn", "Zs", "Zl", "Zp", "So"]),
-            min_size=1, max_size=20),
-)
-# 201 (a title), 8,001 (a chat message), 10,001 (content), 1,000,001 (over the body limit).
-odd_text = st.one_of(short_odd_text, long_text(201, 8_001, 10_001, 250_000, 1_000_001))
 sensible_text = st.sampled_from([
     "the kettle is in the left cupboard", "Standup is at nine.", "I like green tea",
     "  padded  ", "Ünïcödé memory ✓", "My sister lives in Lisbon"])
 
 
 # -- strategies: JSON values ------------------------------------------------------------
-HUGE_INTS = [2**31, 2**53 + 1, 2**63 - 1, 2**63, -(2**63) - 1, 2**64, 10**30, 10**300]
-json_scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(), st.sampled_from(HUGE_INTS),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([1e308, -1e308, 5e-324, -0.0, 0.5]),
-    odd_text,
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(st.text(any_char, max_size=8), children,
-                                               max_size=4)),
-    max_leaves=10)
-
-def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
-    return st.sampled_from([strategy for weight, strategy in choices
-                            for _ in range(weight)]).flatmap(lambda strategy: strategy)
-
-
 SENSIBLE_VALUES = {
     "content": sensible_text,
     "type": st.sampled_from(MEMORY_TYPES),
@@ -200,12 +152,6 @@ RAW_BODIES = [
     b'{"resolution": "\\udfff"}', b'{"tags": ["\\ud83d"]}', b'{"metadata": {"\\ud800": 1}}',
     b"content=hello&type=method", b"--x\r\nContent-Disposition: form-data\r\n\r\n--x--",
 ]
-
-
-def nested(depth: int, opener: str) -> str:
-    if opener == "[":
-        return "[" * depth + "]" * depth
-    return '{"a":' * depth + "1" + "}" * depth
 
 
 deep_bodies = st.builds(
@@ -301,15 +247,7 @@ ACCEPTS = [None, "text/plain", "text/html", "application/json", "*/*",
 # -- the app, with something to aim at --------------------------------------------------
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory):
-    engine = FakeEngine()
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("fuzz") / "data"),
-                      "embedder": FakeEmbedder(), "engine": engine})
-    wait_idle(engine)
-    return app
-
-
-def connect(app):
-    return db.connect(app.extensions["lumara"].settings["db_path"])
+    return build_app(tmp_path_factory.mktemp("fuzz") / "data")
 
 
 def ensure_targets(app) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
@@ -347,43 +285,6 @@ def ensure_targets(app) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
         return live, every
     finally:
         conn.close()
-
-
-def snapshot(app) -> dict:
-    """Every row of every table (the vector table and its shadow tables included)."""
-    conn = connect(app)
-    try:
-        tables = [row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " ORDER BY name")]
-        return {table: [tuple(row) for row in conn.execute(f'SELECT * FROM "{table}"')]
-                for table in tables}
-    finally:
-        conn.close()
-
-
-def assert_database_whole(app) -> None:
-    conn = connect(app)
-    try:
-        assert [tuple(row) for row in conn.execute("PRAGMA integrity_check")] == [("ok",)]
-        assert store.integrity_problems(conn) == []
-        vectors, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT memory_id) FROM memory_vectors").fetchone()
-        memories = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
-        assert vectors == distinct == memories, "a memory without exactly one vector"
-    finally:
-        conn.close()
-
-
-def assert_json_error(response) -> None:
-    shown = response.get_data()[:300]
-    assert response.mimetype == "application/json", shown
-    body = json.loads(response.get_data())
-    assert isinstance(body, dict) and list(body) == ["error"], shown
-    error = body["error"]
-    assert isinstance(error, dict) and set(error) == {"code", "message"}, shown
-    assert isinstance(error["code"], str) and error["code"], shown
-    assert isinstance(error["message"], str) and error["message"].strip(), shown
 
 
 def send(app, endpoint: Endpoint, data) -> tuple:

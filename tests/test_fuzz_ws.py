@@ -1,15 +1,15 @@
 """Property-based fuzzing of the chat websocket, /ws/chat (Hypothesis, the fakes).
 
 Three layers:
-1. ChatSession with a list-backed socket (tests/test_chat_session.py's Recorder): frames as
+1. ChatSession with a list-backed socket (tests/helpers.py's Recorder): frames as
    text or bytes — invalid UTF-8, non-JSON, JSON non-objects, deep nesting, wrong types
    for type/content/conversation_id, huge content. handle() never raises; a refused frame
    gets exactly one error event at once and changes nothing; an accepted message ends with
    turn_end and never an internal_error; the database stays whole.
-2. The same frames through a real socket (tests/test_ws.py's LiveServer and a
+2. The same frames through a real socket (tests/helpers.py's LiveServer and a
    simple_websocket client), frames over 256 KB included: those close that connection
    (1009), the server lives on.
-3. Raw frames (tests/test_limits.py's RawWebSocket): any opcode, fragments, reserved bits,
+3. Raw frames (tests/helpers.py's RawWebSocket): any opcode, fragments, reserved bits,
    unmasked, text frames that are not UTF-8, oversize. The connection answers a ping
    afterwards or was closed with a protocol code; the server lives on.
 
@@ -25,29 +25,29 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from simple_websocket import ConnectionClosed
 
-from lumara_web import create_app
 from lumara_web.chat.session import ChatSession
 from lumara_web.storage import conversation_store, db
 from lumara_web.web.chat_socket import MAX_FRAME_BYTES
 
-from .fakes import FakeEmbedder, FakeEngine
-from .test_chat_session import Recorder
-from .test_engine import wait_idle
-from .test_fuzz_api import (
+from .helpers import (
+    WAIT,
+    LiveServer,
+    RawWebSocket,
+    Recorder,
+    assert_database_whole,
+    build_app,
+    snapshot,
+)
+from .strategies import (
     HUGE_INTS,
     any_char,
-    assert_database_whole,
     json_values,
     long_text,
     nested,
     short_odd_text,
-    snapshot,
     weighted,
 )
-from .test_limits import RawWebSocket
-from .test_ws import LiveServer
 
-WAIT = 10
 MAX_MESSAGE = 8_000  # default max_message_chars
 
 
@@ -140,11 +140,7 @@ def assert_event_shape(event: dict) -> None:
 # -- 1. ChatSession, list-backed --------------------------------------------------------
 @pytest.fixture(scope="module")
 def chat_app(tmp_path_factory):
-    engine = FakeEngine()
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("fuzz-ws") / "data"),
-                      "embedder": FakeEmbedder(), "engine": engine})
-    wait_idle(engine)
-    return app
+    return build_app(tmp_path_factory.mktemp("fuzz-ws") / "data")
 
 
 def conversation_ids(app) -> list[int]:

@@ -7,14 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lumara_web import create_app
 from lumara_web.memory.validation import NewMemory
 from lumara_web.search import retrieval
 from lumara_web.search.vector_index import VectorIndex
 from lumara_web.storage import db, migrations, store
 
-from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import wait_idle
+from .fakes import FakeEngine
 
 QUERY = np.random.default_rng(1).standard_normal(384).astype(np.float32)
 QUERY /= np.linalg.norm(QUERY)
@@ -120,13 +118,10 @@ NEAR_BY_MEANING = "When is the dinner?"
 NEAR_BY_WORD = "Zorblat moved to Oslo last year with friends."
 
 
-def app_with(tmp_path, engine, hybrid: bool):
-    app = create_app({"data_dir": str(tmp_path / ("hybrid" if hybrid else "vector")),
-                      "embedder": FakeEmbedder(), "engine": engine,
-                      "hybrid_retrieval": hybrid, "chat_memory_k": 1,
-                      "chat_memory_threshold": 0.05, "search_threshold": 0.05})
+def app_with(make_app, engine, hybrid: bool):
+    app = make_app(engine=engine, hybrid_retrieval=hybrid, chat_memory_k=1,
+                   chat_memory_threshold=0.05, search_threshold=0.05)
     services = app.extensions["lumara"]
-    wait_idle(engine)
     conn = db.connect(services.settings["db_path"])
     for content in (NEAR_BY_MEANING, NEAR_BY_WORD):
         services.memories.add(conn, NewMemory(content=content, type="knowledge", tags=[],
@@ -135,9 +130,9 @@ def app_with(tmp_path, engine, hybrid: bool):
 
 
 @pytest.mark.parametrize("hybrid, expected", [(True, NEAR_BY_WORD), (False, NEAR_BY_MEANING)])
-def test_the_chat_uses_hybrid_retrieval_unless_turned_off(tmp_path, hybrid, expected):
+def test_the_chat_uses_hybrid_retrieval_unless_turned_off(make_app, hybrid, expected):
     engine = FakeEngine()
-    app, services, conn = app_with(tmp_path, engine, hybrid)
+    app, services, conn = app_with(make_app, engine, hybrid)
     try:
         events = list(services.chat.turn(conn, services.chat.parse_request(
             {"content": QUESTION})))
@@ -158,9 +153,9 @@ def test_the_chat_uses_hybrid_retrieval_unless_turned_off(tmp_path, hybrid, expe
         conn.close()
 
 
-def test_the_search_box_keeps_its_type_filter(tmp_path):
+def test_the_search_box_keeps_its_type_filter(make_app):
     engine = FakeEngine()
-    app, services, conn = app_with(tmp_path, engine, True)
+    app, services, conn = app_with(make_app, engine, True)
     conn.close()
     response = app.test_client().get("/api/memories/search", query_string={
         "q": QUESTION, "type": "method"})

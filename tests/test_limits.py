@@ -1,5 +1,5 @@
 """Bodies and frames over the limits are refused before they are read whole, on a real server
-socket (tests/test_ws.py's LiveServer): raw HTTP through http.client, raw websocket frames
+socket (tests/helpers.py's LiveServer): raw HTTP through http.client, raw websocket frames
 through a socket.
 
 - HTTP: MAX_CONTENT_LENGTH (max_request_bytes, 1 MB). With a Content-Length over it the 413
@@ -11,25 +11,17 @@ through a socket.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
-import os
-import socket
-import struct
 import zlib
 
 import pytest
 
-from lumara_web import create_app
 from lumara_web.web.chat_socket import MAX_FRAME_BYTES
 
-from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import wait_idle
-from .test_ws import LiveServer, receive_until, send
+from .helpers import WAIT, LiveServer, RawWebSocket, build_app, receive_until, send
 
 MAX_REQUEST = 1_000_000  # default max_request_bytes
-WAIT = 10
 CHUNK = 64 * 1024
 
 # Every endpoint that reads a JSON body (the ids need not exist: the body is read first).
@@ -42,11 +34,7 @@ BODY_ENDPOINTS = [("POST", "/api/memories"), ("POST", "/api/memories/check"),
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    engine = FakeEngine()
-    app = create_app({"data_dir": str(tmp_path_factory.mktemp("limits") / "data"),
-                      "embedder": FakeEmbedder(), "engine": engine})
-    wait_idle(engine)
-    live = LiveServer(app)
+    live = LiveServer(build_app(tmp_path_factory.mktemp("limits") / "data"))
     yield live
     live.stop()
 
@@ -172,91 +160,6 @@ def test_an_unreadable_content_length_is_no_body_and_no_crash(server, value):
 
 
 # -- websocket --------------------------------------------------------------------------
-class RawWebSocket:
-    """A websocket client that sends frames exactly as told: lengths that lie, invalid UTF-8
-    in text frames, fragments, compressed frames. Frames are masked with a zero key (as
-    valid as any key, and the payload goes out unchanged)."""
-
-    def __init__(self, port: int, extensions: str | None = None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = ["GET /ws/chat HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket",
-                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
-                 "Sec-WebSocket-Version: 13"]
-        if extensions:
-            lines.append(f"Sec-WebSocket-Extensions: {extensions}")
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        self.buffer = b""
-        head = self._read_until(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
-        self.handshake = head.decode("latin-1").lower()
-
-    def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True,
-                   rsv1: bool = False, masked: bool = True,
-                   declared: int | None = None) -> None:
-        """One frame; `declared` states a length other than the payload's."""
-        length = len(payload) if declared is None else declared
-        mask_bit = 0x80 if masked else 0
-        head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
-        if length < 126:
-            head += bytes([mask_bit | length])
-        elif length < 2**16:
-            head += bytes([mask_bit | 126]) + struct.pack(">H", length)
-        else:
-            head += bytes([mask_bit | 127]) + struct.pack(">Q", length)
-        self.sock.sendall(head + (b"\0\0\0\0" if masked else b"") + payload)
-
-    def send_text(self, payload: bytes) -> None:
-        self.send_frame(0x1, payload)
-
-    def receive(self) -> tuple[int, bytes] | None:
-        """(opcode, payload) of the next frame; None when the server closed the socket."""
-        try:
-            head = self._read(2)
-            length = head[1] & 0x7F
-            if length == 126:
-                length = struct.unpack(">H", self._read(2))[0]
-            elif length == 127:
-                length = struct.unpack(">Q", self._read(8))[0]
-            return head[0] & 0x0F, self._read(length)
-        except ConnectionError:
-            return None
-
-    def close_code(self) -> int | None:
-        """Frames are read until the server's close; its status code (None: no close)."""
-        while (frame := self.receive()) is not None:
-            opcode, payload = frame
-            if opcode == 0x8:
-                return struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
-        return None
-
-    def event(self) -> dict:
-        frame = self.receive()
-        assert frame is not None and frame[0] == 0x1, frame
-        return json.loads(frame[1])
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _read(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            data = self.sock.recv(max(size - len(self.buffer), 4096))
-            if not data:
-                raise ConnectionError("closed by the server")
-            self.buffer += data
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
-
-    def _read_until(self, marker: bytes) -> bytes:
-        while marker not in self.buffer:
-            data = self.sock.recv(4096)
-            if not data:
-                raise ConnectionError(f"closed before {marker!r}: {self.buffer!r}")
-            self.buffer += data
-        head, self.buffer = self.buffer.split(marker, 1)
-        return head
-
-
 MESSAGE_TOO_BIG = 1009
 
 

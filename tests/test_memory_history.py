@@ -12,7 +12,7 @@ import pytest
 from lumara_web.storage import db, store
 
 from .fakes import FakeEmbedder
-from .test_api import FACT, FACT_VARIANT, add, result_ids, search
+from .helpers import FACT, FACT_VARIANT, add, error_code, result_ids, search
 
 OLD_TEXT = "alpha bravo charlie delta echo"
 NEW_TEXT = "kilo lima mike november oscar"
@@ -32,10 +32,6 @@ def history(client, memory_id):
 
 def restore(client, memory_id, version):
     return client.post(f"/api/memories/{memory_id}/restore", json={"version": version})
-
-
-def error_code(response):
-    return response.get_json()["error"]["code"]
 
 
 # -- history ----------------------------------------------------------------------------

@@ -10,13 +10,11 @@ import re
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lumara_web import create_app
 from lumara_web.observability import metrics_report
 from lumara_web.observability.metrics_report import embedding_hit_rate, load_benchmarks
 from lumara_web.observability.targets import TARGETS, Target
 
-from .fakes import FakeEmbedder
-from .test_engine import GatedEngine, request, started, wait_idle, wait_until
+from .helpers import GatedEngine, request, started, wait_idle, wait_until
 
 # Known samples for a few targets, chosen to give each status.
 RECORDED = {
@@ -38,7 +36,6 @@ def monitor(app):
     services = app.extensions["lumara"]
     wait_until(lambda: services.monitor.summary("startup.first_setup_ms") is not None,
                what="start-up to be recorded")
-    wait_idle(services.engine)  # the warm-up generations are done
     return services.monitor
 
 
@@ -290,11 +287,9 @@ def test_api_requests_are_timed(client, monitor, no_benchmarks):
 
 
 @pytest.fixture
-def gated_app(tmp_path):
+def gated_app(make_app):
     engine = GatedEngine()
-    app = create_app({"data_dir": str(tmp_path / "gated"), "embedder": FakeEmbedder(),
-                      "engine": engine})
-    wait_idle(engine)
+    app = make_app(engine=engine)
     yield app, engine
     engine.open()
 

@@ -20,17 +20,13 @@ from pathlib import Path
 import pytest
 
 from lumara_bench.server import free_port
-from lumara_web import create_app
 
 from . import network_guard
-from .conftest import GUARDED_SITE
-from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import wait_idle
-from .test_ws import LiveServer
+from .helpers import WAIT, LiveServer
+from .network_guard import GUARDED_SITE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE = ("192.0.2.1", 80)
-WAIT = 10
 
 
 @pytest.fixture
@@ -163,11 +159,8 @@ def test_every_child_python_is_guarded_too(listener, tmp_path):
 
 
 # -- the app with the guard on ----------------------------------------------------------
-def test_the_app_starts_and_serves_with_the_guard_on(tmp_path):
-    engine = FakeEngine()
-    app = create_app({"data_dir": str(tmp_path / "data"), "embedder": FakeEmbedder(),
-                      "engine": engine})
-    wait_idle(engine)
+def test_the_app_starts_and_serves_with_the_guard_on(make_app):
+    app = make_app()
     assert app.test_client().get("/health").status_code == 200
     server = LiveServer(app)
     try:

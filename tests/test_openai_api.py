@@ -15,30 +15,21 @@ from lumara_web.memory.validation import NewMemory
 from lumara_web.storage import db
 
 from .fakes import DIMENSIONS, FakeEmbedder, FakeEngine
-from .test_engine import wait_idle, wait_until
-from .test_ws import LiveServer
+from .helpers import LiveServer, wait_idle, wait_until
 
 WAIT = 10
 REAL_WAIT = 120  # a real model on two cores: generous, never reached when all is well
 
 
 @pytest.fixture
-def serve(tmp_path):
-    servers = []
-
+def serve(serve):
+    """conftest's serve, with the start-up warm-up's requests forgotten: requests seen are
+    ours."""
     def start(engine=None, embedder=None) -> LiveServer:
-        engine = engine or FakeEngine()
-        app = create_app({"data_dir": str(tmp_path / f"s{len(servers)}"),
-                          "embedder": embedder or FakeEmbedder(), "engine": engine})
-        wait_idle(engine)  # the start-up warm-up is done: requests seen are ours
-        engine.requests.clear()
-        server = LiveServer(app)
-        servers.append(server)
+        server = serve(engine, embedder)
+        server.app.extensions["lumara"].engine.requests.clear()
         return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 def client_for(server: LiveServer, timeout: float = WAIT) -> openai.OpenAI:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lumara_web import create_app
 from lumara_web.memory import pair_judge
 from lumara_web.memory.pair_judge import LABELS, PairVerdict, classify, cues
 from lumara_web.memory.validation import NewMemory
 from lumara_web.storage import db, review_store, store
 
 from .fakes import FakeEmbedder
-from .test_engine import wait_idle
 
 RENT = "The monthly rent for our flat in the old town is 900 euros."
 RENT_CHANGED = "The monthly rent for our flat in the old town is 950 euros."
@@ -166,8 +164,7 @@ def test_the_model_can_add_a_contradiction_but_never_remove_a_cued_one():
 
 # -- insights, through the API -------------------------------------------------------------
 @pytest.fixture
-def services(app, engine):
-    wait_idle(engine)
+def services(app):
     return app.extensions["lumara"]
 
 
@@ -283,9 +280,8 @@ def test_import_does_not_skip_a_contradicting_memory(client):
         == [(1, RENT), (2, RENT_CHANGED)]
 
 
-def test_import_does_not_skip_a_memory_contradicting_one_earlier_in_the_file(tmp_path, engine):
-    client = create_app({"data_dir": str(tmp_path / "other"), "engine": engine,
-                         "embedder": FakeEmbedder()}).test_client()
+def test_import_does_not_skip_a_memory_contradicting_one_earlier_in_the_file(make_app):
+    client = make_app().test_client()
     body = client.post("/api/import", json=_document(RENT, RENT_CHANGED)).get_json()
     assert body["imported"] == 2 and body["skipped_duplicates"] == []
 

@@ -2,48 +2,25 @@
 
 import numpy as np
 
-from lumara_web import cli, create_app
+from lumara_web import cli
 from lumara_web.inference.embeddings import EmbeddingService
 from lumara_web.memory.reembed import progress_bar, reembed_all
 from lumara_web.memory.validation import NewMemory
 from lumara_web.storage import db, store
 
-from .fakes import FakeEmbedder, FakeEngine
+from .fakes import OtherModel
+from .helpers import assert_every_vector_made_by, build_app, stored_vector
 
 CONTENTS = [f"Memory {word} about the garden" for word in
             ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf")]
 
 
-class OtherModel(FakeEmbedder):
-    """A different model: the same words map to other directions."""
-
-    model_id = "fake/other-model"
-
-    def vector(self, text: str) -> np.ndarray:
-        return super().vector("other " + text)
-
-
 def app_with_memories(tmp_path):
-    app = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
-                      "engine": FakeEngine()})
-    services = app.extensions["lumara"]
+    services = build_app(tmp_path).extensions["lumara"]
     conn = db.connect(services.settings["db_path"])
     for content in CONTENTS:
         services.memories.add(conn, NewMemory(content, "knowledge", [], {}))
     return services, conn
-
-
-def stored_vector(conn, memory_id):
-    row = conn.execute("SELECT embedding FROM memory_vectors WHERE memory_id = ?",
-                       (memory_id,)).fetchone()
-    return store.blob_to_vector(row[0])
-
-
-def assert_every_vector_made_by(conn, embedder):
-    """Each memory's stored vector is `embedder`'s vector of its content."""
-    for memory_id, content in store.memory_contents(conn):
-        expected = embedder.embed([content])[0]
-        assert float(stored_vector(conn, memory_id) @ expected) > 0.9999
 
 
 def test_every_vector_is_replaced_in_batches_and_the_index_follows(tmp_path):

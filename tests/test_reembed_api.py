@@ -14,9 +14,8 @@ from lumara_web.inference.embeddings import EmbeddingService
 from lumara_web.memory.reembed_job import ReembedJob
 from lumara_web.storage import db, meta_store, store
 
-from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import wait_until
-from .test_reembed import OtherModel, assert_every_vector_made_by, stored_vector
+from .fakes import FakeEmbedder, FakeEngine, OtherModel
+from .helpers import assert_every_vector_made_by, stored_vector, wait_until
 
 # Distinct words in each: the fake embedder finds no two of them near-duplicates.
 CONTENTS = [f"memory {a} {b} {c}" for a, b, c in zip(

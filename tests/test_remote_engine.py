@@ -21,7 +21,7 @@ from lumara_web.memory.validation import NewMemory
 from lumara_web.storage import db
 
 from .fakes import FakeEmbedder
-from .test_engine import wait_idle
+from .helpers import wait_idle
 
 START_SECONDS = 120  # load of a 135M GGUF on two busy cores: seconds, generous
 # `python -m llama_cpp.server`, with llama.cpp's extra (AMX) weight buffers off as in

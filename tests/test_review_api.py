@@ -11,8 +11,7 @@ import pytest
 
 from lumara_web.storage import review_store
 
-from .test_api_errors import assert_json_error
-from .test_conversations_api import connect, snapshot
+from .helpers import api_snapshot, assert_json_error, connect, error_check, get_json
 
 UNKNOWN_ID = 987654
 MAX_REQUEST = 1_000_000  # default max_request_bytes
@@ -37,12 +36,6 @@ def add_memory(client, content, **fields):
 def add_suggestion(conn, content="The user drinks green tea every morning", **fields):
     values = {"type": "knowledge", "tags": ["drinks"], "confidence": 0.8, **fields}
     return review_store.add_suggestion(conn, content=content, **values).id
-
-
-def get_json(client, path, **kwargs):
-    response = client.get(path, **kwargs)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def item_ids(client, path, **params):
@@ -86,14 +79,7 @@ def conflict(client, conn):
 @pytest.fixture
 def expect_error(app, embedder, pending, conflict):
     """expect_error(send, status, code): send() must fail so, changing nothing."""
-    def check(send, status, code):
-        before, calls_before = snapshot(app), len(embedder.calls)
-        response = send()
-        assert_json_error(response, status, code)
-        assert snapshot(app) == before
-        assert len(embedder.calls) == calls_before
-        return response
-    return check
+    return error_check(app, embedder)
 
 
 # -- list suggestions -------------------------------------------------------------------
@@ -216,9 +202,9 @@ def test_a_suggestion_settled_meanwhile_is_409_and_nothing_is_saved(client, app,
         return real_settle(conn, suggestion_id, status, memory_id)
 
     monkeypatch.setattr(review_store, "settle_suggestion", settle_after_a_rival)
-    before = snapshot(app)
+    before = api_snapshot(app)
     assert_json_error(accept(client, pending), 409, "already_settled")
-    assert snapshot(app) == before
+    assert api_snapshot(app) == before
     assert review_store.get_suggestion(conn, pending).status == "pending"
 
 

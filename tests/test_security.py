@@ -18,8 +18,7 @@ from lumara_web.server import print_access_address
 from lumara_web.web import security
 
 from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import wait_idle
-from .test_ws import WAIT, LiveServer, close, receive_until, send
+from .helpers import WAIT, LiveServer, close, error_code, receive_until, send
 
 EVIL = "http://evil.example"
 CSP_PARTS = ("default-src 'self'", "script-src 'self'", "style-src 'self'",
@@ -30,23 +29,20 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"
            "X-Frame-Options": "DENY", "Cross-Origin-Opener-Policy": "same-origin"}
 
 
-def make_app(tmp_path, name="data", **settings):
+def start_app(tmp_path, name="data", **settings):
+    """The app as it starts on tmp_path/name (these tests are about what start-up does)."""
     return create_app({"data_dir": str(tmp_path / name), "embedder": FakeEmbedder(),
                        "engine": FakeEngine(), **settings})
 
 
 @pytest.fixture
-def token_app(tmp_path):
+def token_app(make_app):
     """Listening on every interface: the token is required."""
-    return make_app(tmp_path, host="0.0.0.0")
+    return make_app(host="0.0.0.0")
 
 
 def token_of(app) -> str:
     return app.extensions["lumara"].access.token
-
-
-def error_code(response) -> str:
-    return response.get_json()["error"]["code"]
 
 
 def add_memory(client, content="My sister Ana lives in Lisbon.", **headers) -> int:
@@ -121,15 +117,15 @@ def test_the_loopback_names_are_answered_on_any_port(client, host):
     assert client.get("/health", headers={"Host": host}).status_code == 200
 
 
-def test_extra_names_can_be_allowed(tmp_path):
-    client = make_app(tmp_path, allowed_hosts="mybox.local, [FD00::5]").test_client()
+def test_extra_names_can_be_allowed(make_app):
+    client = make_app(allowed_hosts="mybox.local, [FD00::5]").test_client()
     assert client.get("/health", headers={"Host": "mybox.local:5000"}).status_code == 200
     assert client.get("/health", headers={"Host": "[fd00::5]:5000"}).status_code == 200
     assert client.get("/health", headers={"Host": "otherbox.local"}).status_code == 421
 
 
-def test_the_configured_host_is_answered(tmp_path):
-    app = make_app(tmp_path, host="192.168.1.20")
+def test_the_configured_host_is_answered(make_app):
+    app = make_app(host="192.168.1.20")
     auth = {"Authorization": f"Bearer {token_of(app)}"}
     client = app.test_client()
     assert client.get("/health", headers={"Host": "192.168.1.20:5000", **auth}).status_code == 200
@@ -216,7 +212,7 @@ def test_cross_origin_reads_are_left_to_the_browser(client):
 # -- the access token, off the loopback -------------------------------------------------
 def test_loopback_binding_needs_no_token(tmp_path):
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
-        app = make_app(tmp_path, name=host, host=host)
+        app = start_app(tmp_path, name=host, host=host)
         assert app.extensions["lumara"].access.token_required is False
         assert not (tmp_path / host / security.TOKEN_FILE).exists()
 
@@ -274,12 +270,12 @@ def test_the_token_in_the_address_does_not_authorize_a_post(token_app):
 
 
 def test_the_token_file_is_private_and_reused(tmp_path):
-    first = make_app(tmp_path, host="0.0.0.0").extensions["lumara"].access
+    first = start_app(tmp_path, host="0.0.0.0").extensions["lumara"].access
     path = tmp_path / "data" / security.TOKEN_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().strip() == first.token and len(first.token) >= 43
     assert first.token_is_new
-    again = make_app(tmp_path, host="0.0.0.0").extensions["lumara"].access
+    again = start_app(tmp_path, host="0.0.0.0").extensions["lumara"].access
     assert (again.token, again.token_is_new) == (first.token, False)
 
 
@@ -287,12 +283,12 @@ def test_a_token_file_without_a_usable_token_stops_start_up(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / security.TOKEN_FILE).write_text("short\n")
     with pytest.raises(ConfigError, match="delete it"):
-        make_app(tmp_path, host="0.0.0.0")
+        start_app(tmp_path, host="0.0.0.0")
 
 
 def test_the_token_is_printed_on_the_first_start_only(tmp_path, capsys):
     def start_and_print(**settings) -> str:
-        app = make_app(tmp_path, host="0.0.0.0", **settings)
+        app = start_app(tmp_path, host="0.0.0.0", **settings)
         print_access_address(app.extensions["lumara"].access,
                              app.extensions["lumara"].settings)
         return capsys.readouterr().out
@@ -312,21 +308,6 @@ def test_loopback_prints_no_token(client, capsys):
 
 
 # -- over a real socket -----------------------------------------------------------------
-@pytest.fixture
-def live(tmp_path):
-    servers = []
-
-    def start(**settings) -> LiveServer:
-        app = make_app(tmp_path, name=f"live{len(servers)}", **settings)
-        wait_idle(app.extensions["lumara"].engine)
-        servers.append(LiveServer(app))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def handshake(server: LiveServer, **headers) -> int:
     """The status of a websocket handshake with exactly these headers (Host included)."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
@@ -358,35 +339,35 @@ def connect(server: LiveServer, headers: dict | None = None) -> Client:
     return client
 
 
-def test_the_own_page_opens_the_chat_socket(live):
-    server = live()
+def test_the_own_page_opens_the_chat_socket(serve):
+    server = serve()
     assert handshake(server, Origin=f"http://127.0.0.1:{server.port}",
                      Sec_Fetch_Site="same-origin") == 101
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:5000"])
-def test_a_websocket_to_a_foreign_host_name_is_refused(live, host):
-    assert handshake(live(), Host=host) == 421
+def test_a_websocket_to_a_foreign_host_name_is_refused(serve, host):
+    assert handshake(serve(), Host=host) == 421
 
 
 @pytest.mark.parametrize("origin", [EVIL, "null", "http://localhost:3000"])
-def test_a_cross_origin_websocket_is_refused(live, origin):
-    server = live()
+def test_a_cross_origin_websocket_is_refused(serve, origin):
+    server = serve()
     with pytest.raises(HandshakeRefused) as refused:
         connect(server, {"Origin": origin})
     assert refused.value.status_code == 403
     assert handshake(server, Origin=origin) == 403
 
 
-def test_a_websocket_without_origin_chats(live):
-    client = connect(live())
+def test_a_websocket_without_origin_chats(serve):
+    client = connect(serve())
     send(client, type="chat", content="Hello!")
     assert receive_until(client, "done")[-1]["status"] == "complete"
     close(client)
 
 
-def test_the_websocket_needs_the_token_off_the_loopback(live):
-    server = live(host="0.0.0.0")
+def test_the_websocket_needs_the_token_off_the_loopback(serve):
+    server = serve(host="0.0.0.0")
     token = token_of(server.app)
     with pytest.raises(HandshakeRefused) as refused:
         connect(server)

@@ -22,10 +22,10 @@ THIRD = "grandmother bakes rye bread with caraway seeds on sundays"
 
 
 @pytest.fixture
-def make_client(tmp_path, engine):
+def make_client(tmp_path, make_app, engine):
     def make(name: str, embedder=None):
-        return create_app({"data_dir": str(tmp_path / name), "engine": engine,
-                           "embedder": embedder or FakeEmbedder()}).test_client()
+        return make_app(data_dir=tmp_path / name, engine=engine,
+                        embedder=embedder or FakeEmbedder()).test_client()
     return make
 
 

@@ -18,7 +18,7 @@ from lumara_web import create_app
 from lumara_web.storage import db, review_store, store
 
 from .fakes import FakeEmbedder
-from .test_api import FACT, UNRELATED, add, result_ids, search
+from .helpers import FACT, UNRELATED, add, result_ids, search
 
 fake = FakeEmbedder()
 OLD_TEXT = "the spare key hangs behind the blue door"

@@ -4,109 +4,27 @@ clients, the FakeEngine behind."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 
 import pytest
-from simple_websocket import Client, ConnectionClosed
-from werkzeug.serving import make_server
+from simple_websocket import ConnectionClosed
 
-from lumara_web import create_app
 from lumara_web.memory.validation import NewMemory
 from lumara_web.storage import db
 from lumara_web.web.chat_socket import MAX_FRAME_BYTES
 
-from .fakes import FakeEmbedder, FakeEngine
-from .test_engine import GatedEngine, wait_idle, wait_until
-
-WAIT = 10
-
-
-class LiveServer:
-    """The app on a free loopback port, served by werkzeug's threaded server."""
-
-    def __init__(self, app):
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self.server.socket.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        self.clients: list[Client] = []
-
-    def connect(self) -> Client:
-        client = Client.connect(f"ws://127.0.0.1:{self.port}/ws/chat")
-        self.clients.append(client)
-        return client
-
-    def get(self, path: str) -> tuple[int, dict]:
-        with urllib.request.urlopen(self.base + path, timeout=WAIT) as response:
-            return response.status, json.loads(response.read())
-
-    def post(self, path: str, body: dict) -> tuple[int, dict]:
-        request = urllib.request.Request(self.base + path, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
-            return response.status, json.loads(response.read())
-
-    def stop(self) -> None:
-        for client in self.clients:
-            close(client)
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(WAIT)
-
-
-def close(client: Client) -> None:
-    try:
-        client.close()
-    except ConnectionClosed:  # already closed (by the server)
-        pass
-    client.thread.join(WAIT)
-
-
-def send(client: Client, **frame) -> None:
-    client.send(json.dumps(frame))
-
-
-def receive(client: Client, timeout: float = WAIT) -> dict:
-    raw = client.receive(timeout=timeout)
-    assert raw is not None, "no event arrived in time"
-    return json.loads(raw)
-
-
-def receive_until(client: Client, kind: str, timeout: float = WAIT) -> list[dict]:
-    """Events up to and including the first of `kind`, one frame each."""
-    events = []
-    while not events or events[-1]["type"] != kind:
-        events.append(receive(client, timeout))
-    return events
-
-
-def text_of(events) -> str:
-    return "".join(event["text"] for event in events if event["type"] == "token")
-
-
-@pytest.fixture
-def serve(tmp_path):
-    servers = []
-
-    def start(engine=None, **settings) -> LiveServer:
-        engine = engine or FakeEngine()
-        app = create_app({"data_dir": str(tmp_path / f"s{len(servers)}"),
-                          "embedder": FakeEmbedder(), "engine": engine, **settings})
-        wait_idle(engine)  # start-up warm-up done: positions in tests are ours alone
-        server = LiveServer(app)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        engine = server.app.extensions["lumara"].engine
-        if isinstance(engine, GatedEngine):
-            engine.open()
-        server.stop()
+from .fakes import FakeEngine
+from .helpers import (
+    WAIT,
+    GatedEngine,
+    close,
+    receive,
+    receive_until,
+    send,
+    text_of,
+    wait_idle,
+    wait_until,
+)
 
 
 def test_tokens_arrive_as_separate_frames_after_the_memories(serve):

@@ -1,4 +1,4 @@
-"""Browser tests: the real app on a live loopback server (tests.test_ws.LiveServer), Debian's
+"""Browser tests: the real app on a live loopback server (tests/conftest.py's serve), Debian's
 Chromium driven by Playwright. One browser per session, a fresh context and page per test.
 
 The UI is written against a fixed list of data-testid hooks; these tests hold it to them."""
@@ -13,11 +13,8 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from lumara_web import create_app
-
 from ..fakes import FakeEmbedder, FakeEngine
-from ..test_engine import GatedEngine, wait_until
-from ..test_ws import LiveServer
+from ..helpers import GatedEngine, LiveServer
 from .ui import wait_in_page
 
 CHROMIUM = "/usr/bin/chromium"
@@ -188,32 +185,15 @@ def page(context):
     assert page.server_errors == [], "the page's requests got server errors"
 
 
-def engine_idle(engine) -> bool:
-    queue = engine.status()["queue"]
-    return queue["waiting"] == 0 and not queue["running"]
-
-
 @pytest.fixture
-def lumara(tmp_path):
-    """start(engine=None, embedder=None, **settings) → a Site on a fresh database."""
-    sites: list[Site] = []
-
-    def start(engine=None, embedder=None, idle_timeout: float = 10, **settings) -> Site:
+def lumara(serve):
+    """start(engine=None, embedder=None, idle_timeout=…, **settings) → a Site on a fresh
+    database, its start-up warm-up done: the queue is the test's own."""
+    def start(engine=None, embedder=None, **settings) -> Site:
         engine = engine or FakeEngine()
         embedder = embedder or FakeEmbedder()
-        app = create_app({"data_dir": str(tmp_path / f"site{len(sites)}"),
-                          "embedder": embedder, "engine": engine, **settings})
-        wait_until(lambda: engine_idle(engine), timeout=idle_timeout,
-                   what="the start-up warm-up")  # done: the queue is the test's own
-        site = Site(LiveServer(app), engine, embedder)
-        sites.append(site)
-        return site
-
-    yield start
-    for site in sites:
-        if isinstance(site.engine, GatedEngine):
-            site.engine.open()
-        site.server.stop()
+        return Site(serve(engine, embedder, **settings), engine, embedder)
+    return start
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..test_engine import wait_idle, wait_until
+from ..helpers import wait_idle, wait_until
 from .ui import (
     ask,
     by,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from ..test_engine import wait_until
-from .conftest import engine_idle
+from ..helpers import engine_idle, wait_until
 from .ui import by, memory_items, send
 
 REAL_WAIT = 90  # seconds: a real model on two cores; never reached when all is well
