@@ -26,7 +26,9 @@ CONTENTS = [f"memory {a} {b} {c}" for a, b, c in zip(
 WAIT = 30
 
 
-def make_app(data_dir, embedder=None, engine=None):
+def start_app(data_dir, embedder=None, engine=None):
+    """The app as it starts on data_dir, not waited for: several tests restart on one
+    folder, and what start-up does (a re-embed by itself) is what they check."""
     return create_app({"data_dir": str(data_dir), "embedder": embedder or FakeEmbedder(),
                        "engine": engine or FakeEngine()})
 
@@ -111,7 +113,7 @@ def gate(monkeypatch):
 
 
 def test_the_job_replaces_every_vector_and_records_the_model(tmp_path):
-    app = make_app(tmp_path)
+    app = start_app(tmp_path)
     client = app.test_client()
     add_all(client)
     as_if_made_by_another_model(app)
@@ -141,7 +143,7 @@ def test_the_job_replaces_every_vector_and_records_the_model(tmp_path):
 
 
 def test_a_second_start_while_one_runs_is_refused_then_allowed(tmp_path, gate):
-    app = make_app(tmp_path)
+    app = start_app(tmp_path)
     client = app.test_client()
     add_all(client)
     gate.start_held(app, client)
@@ -161,7 +163,7 @@ def test_a_second_start_while_one_runs_is_refused_then_allowed(tmp_path, gate):
 
 def test_search_and_edits_go_on_during_the_job_and_edits_keep_their_fresh_vector(
         tmp_path, gate):
-    app = make_app(tmp_path)
+    app = start_app(tmp_path)
     client = app.test_client()
     ids = add_all(client)
     as_if_made_by_another_model(app)
@@ -193,7 +195,7 @@ def test_search_and_edits_go_on_during_the_job_and_edits_keep_their_fresh_vector
 
 
 def test_a_failure_is_kept_with_a_clear_error_and_a_new_run_finishes(tmp_path, monkeypatch):
-    app = make_app(tmp_path)
+    app = start_app(tmp_path)
     client = app.test_client()
     add_all(client)
     as_if_made_by_another_model(app)
@@ -233,12 +235,12 @@ def test_a_failure_is_kept_with_a_clear_error_and_a_new_run_finishes(tmp_path, m
 
 
 def test_a_start_with_another_model_re_embeds_by_itself(tmp_path):
-    first = make_app(tmp_path)
+    first = start_app(tmp_path)
     add_all(first.test_client())
     assert reembed_state(first.test_client())["state"] == "idle"  # its own model: nothing to do
 
     other = OtherModel()
-    restarted = make_app(tmp_path, embedder=other)
+    restarted = start_app(tmp_path, embedder=other)
     client = restarted.test_client()
     state = wait_finished(client)
     assert state["state"] == "done", state
@@ -253,12 +255,12 @@ def test_a_start_with_another_model_re_embeds_by_itself(tmp_path):
     finally:
         conn.close()
 
-    again = make_app(tmp_path, embedder=OtherModel())  # the same model again: nothing to do
+    again = start_app(tmp_path, embedder=OtherModel())  # the same model again: nothing to do
     assert reembed_state(again.test_client())["state"] == "idle"
 
 
 def test_a_model_still_loading_at_start_up_is_compared_once_it_has_loaded(tmp_path):
-    app = make_app(tmp_path)
+    app = start_app(tmp_path)
     add_all(app.test_client())
     loaded = threading.Event()
     other = OtherModel()
@@ -275,7 +277,7 @@ def test_a_model_still_loading_at_start_up_is_compared_once_it_has_loaded(tmp_pa
 
 
 def test_a_start_before_the_model_has_loaded_is_refused_until_it_has(tmp_path):
-    app = make_app(tmp_path)
+    app = start_app(tmp_path)
     client = app.test_client()
     add_all(client)
     loaded = threading.Event()
@@ -297,9 +299,9 @@ def test_a_start_with_the_real_model_re_embeds_and_search_finds_by_meaning(
         tmp_path, real_engine, real_embedder):
     contents = ["My sister Anna lives in Lisbon.", "The car needs new winter tyres.",
                 "I water the tomatoes every morning at seven."]
-    add_all(make_app(tmp_path).test_client(), contents)
+    add_all(start_app(tmp_path).test_client(), contents)
 
-    app = make_app(tmp_path, embedder=real_embedder, engine=real_engine)
+    app = start_app(tmp_path, embedder=real_embedder, engine=real_engine)
     client = app.test_client()
     state = wait_finished(client)
     assert state["state"] == "done", state
@@ -326,7 +328,7 @@ MANY = [{"content": f"imported w{i}x w{i}y w{i}z"} for i in range(70)]
 
 
 def test_a_large_import_from_another_model_reports_its_progress(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = start_app(tmp_path).test_client()
     small = export_from_another_model([{"content": "a lone imported memory"}])
     assert client.post("/api/import", json=small).status_code == 200
     assert reembed_state(client)["state"] == "idle"  # one batch: not worth a progress bar
@@ -340,7 +342,7 @@ def test_a_large_import_from_another_model_reports_its_progress(tmp_path):
 
 def test_an_import_during_a_re_embed_goes_on_unreported_and_a_start_during_an_import_waits(
         tmp_path, gate):
-    app = make_app(tmp_path)
+    app = start_app(tmp_path)
     client = app.test_client()
     add_all(client)
     gate.start_held(app, client)
