@@ -203,11 +203,16 @@ FLIPPER = textwrap.dedent("""
     from lumara_web.storage import db, store
     conn = db.connect(sys.argv[1])
     ids = [int(i) for i in sys.argv[2:]]
-    print("ready", flush=True)
-    while True:
+
+    def flip():
         for memory_id in ids:
             if store.delete_memory(conn, memory_id) is None:
                 store.restore_deleted_memory(conn, memory_id)
+
+    flip()  # "ready" means it has written: the kill below always lands among writes
+    print("ready", flush=True)
+    while True:
+        flip()
 """)
 KILLS = 8
 
