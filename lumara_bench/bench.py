@@ -239,7 +239,7 @@ def search_key(size: int) -> str:
 def bench_search_rows(workdir: Path, quick: bool,
                       sizes: tuple[int, ...] | None = None) -> list[Row]:
     """Lumara's vector index beside a bare sqlite-vec KNN on the same file and numpy brute
-    force on the same vectors, with recall@10 against exact search (bench_search.py)."""
+    force on the same vectors, with recall@10 against exact search (lumara_bench/search.py)."""
     rows = []
     for result in bench_search_scale(workdir / "search", sizes=sizes, quick=quick,
                                      log=lambda line: print(line, flush=True)):

@@ -262,7 +262,7 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
         "index_mb": round(stats["bytes"] / 2**20, 1),
         "rss_delta_mb": round(rss_after - rss_before, 1),
         "db_build_s": round(built_db_s, 1),
-        "notes": notes + "; synthetic embedding-like data (bench_search.py)",
+        "notes": notes + "; synthetic embedding-like data (lumara_bench/search.py)",
         "samples": {"ours": ours_ms, "raw": raw_ms, "numpy": numpy_ms, "hybrid": hybrid_ms},
     }
 

@@ -1,5 +1,5 @@
-"""One chat turn, as a stream of event dicts. Knows nothing of websockets: ws.py forwards
-the events; tests read them from a list.
+"""One chat turn, as a stream of event dicts. Knows nothing of websockets:
+web/chat_socket.py forwards the events; tests read them from a list.
 
 A turn: save the user's message → embed it and retrieve memories → answer (the model for
 questions; a template for statements and small talk) → save the answer → for statements,

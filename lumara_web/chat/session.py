@@ -1,5 +1,5 @@
 """One chat connection: frames in, events out. Plain Python, so the protocol is tested
-with a list-backed fake socket; ws.py only plugs a real websocket into it.
+with a list-backed fake socket; web/chat_socket.py only plugs a real websocket into it.
 
 Turns run one at a time on the session's own thread, so the connection keeps reading
 frames while an answer streams: a "stop" frame is seen at once, and messages sent

@@ -52,7 +52,7 @@ EXACT_LIMIT = 50_000
 # memories cost minutes on two cores.
 IVF_MAX_LISTS = 1024
 # Lists scanned per query: 1/16 of them (64 of 1,024 ≈ 6 % of the vectors). Measured on
-# clustered embedding-like data (bench_search.py) at 1M: recall@10 0.997 (0.994 for queries
+# clustered embedding-like data (lumara_bench/search.py) at 1M: recall@10 0.997 (0.994 for queries
 # far from every stored memory); 1/32 gave 0.986 (0.972) — kept as headroom for data
 # less kind than the benchmark's.
 IVF_PROBE_DIVISOR = 16
@@ -60,7 +60,7 @@ IVF_PROBE_DIVISOR = 16
 # lists in seconds and gives the same recall here.
 IVF_TRAIN_PER_LIST = 64
 # k-means iterations: 10 instead of faiss's 25 trains 2.5× faster with the same recall
-# (bench_search.py: 0.997 at 1M either way).
+# (lumara_bench/search.py: 0.997 at 1M either way).
 IVF_TRAIN_ITERATIONS = 10
 # Retrain when the collection has grown this many times past the size it was trained at.
 IVF_RETRAIN_GROWTH = 4
