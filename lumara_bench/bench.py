@@ -612,8 +612,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="measure answer quality instead of speed (evaluation.py, "
                         "pair_eval.py): writes the Answer quality section of the output")
     parser.add_argument("--eval-dir", action="append", type=Path, default=[],
-                        help="a folder of retrieval*.jsonl / pairs*.jsonl files to evaluate "
-                        "too, on its own (repeatable; default: ../shared/eval alone)")
+                        help="a folder of retrieval*.jsonl / pairs*.jsonl / intents*.jsonl "
+                        "files to evaluate too, on its own (repeatable; default: "
+                        "../shared/eval alone)")
     parser.add_argument("--only-eval-dirs", action="store_true",
                         help="evaluate only the --eval-dir folders, not ../shared/eval")
     parser.add_argument("--distractors", type=int, default=evaluation.DEFAULT_DISTRACTORS,

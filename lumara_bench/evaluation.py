@@ -39,6 +39,7 @@ from lumara_web.search.vector_index import VectorIndex
 from lumara_web.storage import db, migrations, store
 from lumara_web.storage.store import ScoredMemory
 
+from . import intent_eval
 from .eval_files import json_objects
 
 DEFAULT_DISTRACTORS = 10_000
@@ -443,8 +444,8 @@ ANSWER_QUALITY_HEADING = "## Answer quality"
 def evaluate_dirs(dirs: list[Path], *, embedder: Any, settings: Mapping[str, Any],
                   distractors: int, engine_factory: Callable[[], Any] | None = None,
                   log: Callable[[str], None] = print) -> tuple[str, dict]:
-    """Every evaluation set in `dirs` (each dir on its own: retrieval*.jsonl and
-    pairs*.jsonl): the markdown section for docs/BENCHMARKS.md and the figures. The pairs
+    """Every evaluation set in `dirs` (each dir on its own: retrieval*.jsonl, pairs*.jsonl
+    and intents*.jsonl): the markdown section for docs/BENCHMARKS.md and the figures. The pairs
     half is pair_eval's; when it is missing or fails, the retrieval half still runs and the
     section says why the pairs are absent. `engine_factory` loads the chat model for the
     pairs' model variants (called once, only when there are pairs to judge)."""
@@ -456,14 +457,21 @@ def evaluate_dirs(dirs: list[Path], *, embedder: Any, settings: Mapping[str, Any
                 "MRR = mean 1/rank of the first answer (0 when none is returned). "
                 "Distractors: generated personal memories (seeded templates in "
                 "evaluation.py, never taken from the evaluation files).", ""]
-    figures: dict[str, Any] = {"retrieval": {}, "pairs": {}}
+    figures: dict[str, Any] = {"retrieval": {}, "pairs": {}, "intents": {}}
     engine: Any = None
     engine_loaded = False
     for directory in dirs:
         retrieval_files = sorted(Path(directory).glob("retrieval*.jsonl"))
         pair_files = sorted(Path(directory).glob("pairs*.jsonl"))
-        if not retrieval_files and not pair_files:
-            raise _bad(f"{directory}: no retrieval*.jsonl or pairs*.jsonl files to evaluate.")
+        intent_files = sorted(Path(directory).glob("intents*.jsonl"))
+        if not retrieval_files and not pair_files and not intent_files:
+            raise _bad(f"{directory}: no retrieval*.jsonl, pairs*.jsonl or intents*.jsonl "
+                       "files to evaluate.")
+        if intent_files:
+            log(f"intents evaluation: {', '.join(map(str, intent_files))}")
+            intents = intent_eval.run(intent_files)
+            figures["intents"][str(directory)] = intents
+            sections.append(intent_eval.markdown(intents))
         if retrieval_files:
             log(f"retrieval evaluation: {', '.join(map(str, retrieval_files))}")
             result = run(retrieval_files, embedder=embedder, settings=settings,

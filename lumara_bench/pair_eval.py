@@ -60,9 +60,10 @@ def _bad(message: str) -> ValidationError:
 
 
 # -- metrics -------------------------------------------------------------------------------
-def confusion(gold: list[str], predicted: list[str]) -> dict[str, dict[str, int]]:
+def confusion(gold: list[str], predicted: list[str],
+              labels: tuple[str, ...] = LABELS) -> dict[str, dict[str, int]]:
     """matrix[gold label][predicted label] = count, every label in both."""
-    matrix = {row: {column: 0 for column in LABELS} for row in LABELS}
+    matrix = {row: {column: 0 for column in labels} for row in labels}
     for truth, guess in zip(gold, predicted, strict=True):
         matrix[truth][guess] += 1
     return matrix
@@ -83,7 +84,7 @@ def label_scores(matrix: dict[str, dict[str, int]], label: str) -> dict:
 
 def accuracy(matrix: dict[str, dict[str, int]]) -> float:
     total = sum(sum(row.values()) for row in matrix.values())
-    return sum(matrix[label][label] for label in LABELS) / total if total else 0.0
+    return sum(matrix[label][label] for label in matrix) / total if total else 0.0
 
 
 # -- running -------------------------------------------------------------------------------

@@ -149,6 +149,50 @@ def test_small_talk_gets_a_templated_reply(chat, conn, engine):
     assert chat_requests(engine) == [] and requests_for(engine, "extract") == []
 
 
+@pytest.mark.parametrize("request_", ["Hello! Tell me one short fact about the sea.",
+                                      "Write a haiku about autumn.", "How do I make pancakes?"])
+def test_requests_and_how_tos_are_answered_by_the_model_not_noted(chat, conn, engine,
+                                                                  request_):
+    engine.enqueue("A reply from the model.")
+    events = turn(chat, conn, request_)
+    assert answer(events) == "A reply from the model."
+    assert requests_for(engine, "extract") == []  # nothing is taken as a memory
+    assert [kind for kind in kinds(events) if kind.startswith("memory_")] == []
+
+
+def test_a_greeting_before_a_statement_is_not_part_of_the_memory(services, chat, conn, engine):
+    engine.enqueue({"content": "My dog is called Rex.", "tags": []}, "extract")
+    events = turn(chat, conn, "Hello! My dog is called Rex.")
+    assert answer(events) == "Noted: your dog is called Rex."
+    [extract] = requests_for(engine, "extract")
+    assert extract.messages[-1] == {"role": "user", "content": "My dog is called Rex."}
+    assert one(events, "memory_saved")["memory"]["content"] == "My dog is called Rex."
+
+
+# -- forgetting -------------------------------------------------------------------------
+def test_a_request_to_forget_offers_the_matching_memories_and_deletes_nothing(
+        services, chat, conn, engine):
+    locker = remember(services, conn, "My locker code is 4471.")
+    remember(services, conn, OIL)
+    events = turn(chat, conn, "Forget that my locker code is 4471.")
+    offered = one(events, "forget_candidates")
+    assert [item["id"] for item in offered["items"]] == [locker.id]
+    assert offered["items"][0] == locker.to_dict()
+    assert answer(events) == prompts.forget_reply("my locker code is 4471", 1)
+    assert one(events, "memories")["items"] == []  # offered, not used for an answer
+    assert store.get_memory(conn, locker.id) == locker  # deleted only once the user confirms
+    assert chat_requests(engine) == []
+    assert requests_for(engine, "extract") == []
+
+
+def test_a_request_to_forget_what_was_never_said_finds_nothing(services, chat, conn):
+    remember(services, conn, OIL)
+    events = turn(chat, conn, "Please forget my old address.")
+    assert one(events, "forget_candidates")["items"] == []
+    assert answer(events) == prompts.forget_reply("my old address", 0)
+    assert store.count_memories(conn) == 1
+
+
 # -- statements and memories ------------------------------------------------------------
 def test_a_statement_is_acknowledged_then_extracted_and_saved(services, chat, conn, engine):
     statement = "My dog is called Rex."

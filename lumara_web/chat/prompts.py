@@ -39,24 +39,6 @@ NO_MEMORY_REPLY = "I don't have a memory about that yet. If you tell me, I'll re
 # would crowd out the rest (and take seconds to read).
 MAX_MEMORY_CHARS_IN_PROMPT = 600
 
-_QUESTION_START = re.compile(
-    r"^(who|whom|whose|what|when|where|which|why|how|do|does|did|is|are|was|were|am|can|"
-    r"could|should|would|will|shall|have|has|had|tell me|remind me|list|show me)\b", re.I)
-_SMALL_TALK = re.compile(
-    r"^(hi|hello|hey|yo|thanks|thank you|thx|ok|okay|cool|nice|great|good (morning|night|"
-    r"evening|afternoon)|bye|goodbye|see you|lol|haha|yes|no|sure|fine|hmm+)\b[\s!.?]*$", re.I)
-
-
-def classify(message: str) -> str:
-    """'question', 'small_talk' or 'statement' (something the user tells, to remember)."""
-    text = message.strip()
-    if _SMALL_TALK.match(text):
-        return "small_talk"
-    if text.endswith("?") or _QUESTION_START.match(text):
-        return "question"
-    return "statement"
-
-
 def _memory_line(content: str) -> str:
     content = " ".join(content.split())
     if len(content) > MAX_MEMORY_CHARS_IN_PROMPT:
@@ -125,10 +107,22 @@ def acknowledgement(statement: str) -> str:
 
 def small_talk_reply(message: str) -> str:
     text = message.strip().lower()
-    if re.match(r"^(thanks|thank you|thx)", text):
+    if re.match(r"^(thanks|thank you|thx|ty\b|cheers)", text):
         return "You're welcome!"
-    if re.match(r"^(bye|goodbye|see you|good night)", text):
+    if re.match(r"^(bye|goodbye|see (you|ya)|good ?night|talk (to you )?(later|soon)|have a)",
+                text):
         return "Goodbye! Your memories stay safe on this computer."
-    if re.match(r"^(hi|hello|hey|yo|good (morning|evening|afternoon))", text):
+    if re.match(r"^(how are|how('s| is) it going|how have you|what'?s up|sup\b)", text):
+        return "All well here, thanks! Tell me something to remember, or ask me about it."
+    if re.match(r"^(hi|hello|hey|yo|hiya|howdy|greetings|good (morning|evening|afternoon|day)|"
+                r"nice to meet)", text):
         return "Hello! Tell me something to remember, or ask me about what you've told me."
     return "Okay."
+
+
+def forget_reply(target: str, found: int) -> str:
+    """The reply to a request to forget: nothing is deleted until the user picks what."""
+    if not found:
+        return (f"I have no memory about \u201c{target}\u201d, so there is nothing to forget.")
+    which = "this memory" if found == 1 else f"these {found} memories"
+    return f"I found {which}. Choose what to forget below: nothing is deleted until you do."

@@ -1,9 +1,11 @@
 """One chat turn, as a stream of event dicts. Knows nothing of websockets:
 web/chat_socket.py forwards the events; tests read them from a list.
 
-A turn: save the user's message → embed it and retrieve memories → answer (the model for
-questions; a template for statements and small talk) → save the answer → for statements,
-extract a memory (save, suggest or drop) and judge possible contradictions.
+A turn: save the user's message → understand it (understanding.py) → for questions and
+requests, embed it and retrieve memories → answer (the model; a template for statements, small
+talk and forgetting) → save the answer → for statements, extract a memory (save, suggest or
+drop) and judge possible contradictions; for a request to forget, offer the matching memories
+(deleted only once the user confirms).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from ..memory.validation import NewMemory
 from ..observability.perf import PerfMonitor
 from ..storage import conversation_store, review_store
 from ..storage.store import ScoredMemory
-from ..text import is_personal
 from . import prompts
 from .rendering import render_markdown
+from .understanding import Understanding, understand
 
 # How often a waiting turn re-checks its queue position, in seconds.
 QUEUE_POLL_SECONDS = 0.1
@@ -97,31 +99,42 @@ class ChatService:
         history = self._history(conn, conversation)
         user_message = conversation_store.add_message(conn, conversation.id, "user",
                                                       request.content)
-        kind = prompts.classify(request.content)
+        understood = understand(request.content)
         try:
-            answered = yield from self._answer(conn, conversation.id, history, request.content,
-                                               kind, stop, started)
+            answered = yield from self._answer(conn, conversation.id, history, understood,
+                                               stop, started)
         except LumaraError as failure:  # before any answer: busy, model unavailable, …
             # The message is saved: the conversation id lets the client carry on in it.
             yield {"type": "error", "code": failure.code, "message": failure.message,
                    "conversation_id": conversation.id}
             return
-        if answered and kind == "statement" and not stop.is_set():
-            yield from self._remember(conn, request.content, conversation.id, user_message.id,
+        if answered and understood.intent == "statement" and not stop.is_set():
+            yield from self._remember(conn, understood.text, conversation.id, user_message.id,
                                       stop)
 
-    def _answer(self, conn: Any, conversation_id: int, history: list[dict], content: str,
-                kind: str, stop: threading.Event, started: float) -> Iterator[dict]:
+    def _answer(self, conn: Any, conversation_id: int, history: list[dict],
+                understood: Understanding, stop: threading.Event,
+                started: float) -> Iterator[dict]:
         """Events from the receipt to 'done'; returns whether the answer completed."""
+        intent, content = understood.intent, understood.text
         hits: list[ScoredMemory] = []
-        if kind == "question":
-            vector = self.embeddings.embed(content)
-            hits = self.memories.recall(conn, content, vector, k=self.settings["chat_memory_k"],
+        if intent in ("question", "general", "forget"):
+            # A request too: "When does the plumber come?" names no one, yet a memory answers.
+            hits = self.memories.recall(conn, content, self.embeddings.embed(content),
+                                        k=self.settings["chat_memory_k"],
                                         threshold=self.settings["chat_memory_threshold"])
+        if intent == "forget":
+            # Offered, never deleted here: the page deletes what the user confirms.
+            yield {"type": "forget_candidates",
+                   "items": [hit.memory.to_dict() for hit in hits]}
+            reply = prompts.forget_reply(content, len(hits))
+            hits = []  # offered, not used: the reply rests on no memory
+        else:
+            reply = self._templated_reply(understood)
         receipt = [receipt_item(hit) for hit in hits]
 
         job: Job | None = None
-        if kind == "question" and (hits or not is_personal(content)):
+        if intent == "general" or (intent == "question" and (hits or not understood.needs_memory)):
             job = self.engine.submit(GenerationRequest(
                 prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
                 max_tokens=self.settings["answer_max_tokens"], purpose="chat",
@@ -130,7 +143,7 @@ class ChatService:
         yield {"type": "memories", "items": receipt}
 
         text, status, error = "", "complete", None
-        pieces = iter(job) if job else _words(self._templated_reply(kind, content))
+        pieces = iter(job) if job else _words(reply)
         first_token_at = None
         tokens = 0
         try:
@@ -191,8 +204,9 @@ class ChatService:
             reply = messages[index + 1] if index + 1 < len(messages) else None
             if reply is None or reply.role != "assistant" or not reply.content:
                 continue  # an unanswered message (stopped before a word): leave it out
-            if prompts.classify(content) == "question":
-                content = prompts.question_turn(content,
+            understood = understand(content)
+            if understood.intent in ("question", "general"):  # as it was asked: see _answer
+                content = prompts.question_turn(understood.text,
                                                 [item["content"] for item in reply.memories])
             turns.append({"role": "user", "content": content})
         while turns and turns[0]["role"] != "user":
@@ -217,11 +231,11 @@ class ChatService:
             job.started.wait(QUEUE_POLL_SECONDS)
 
     @staticmethod
-    def _templated_reply(kind: str, content: str) -> str:
-        if kind == "statement":
-            return prompts.acknowledgement(content)
-        if kind == "small_talk":
-            return prompts.small_talk_reply(content)
+    def _templated_reply(understood: Understanding) -> str:
+        if understood.intent == "statement":
+            return prompts.acknowledgement(understood.text)
+        if understood.intent == "small_talk":
+            return prompts.small_talk_reply(understood.text)
         return prompts.NO_MEMORY_REPLY
 
     # -- after the answer: remember -------------------------------------------------------
