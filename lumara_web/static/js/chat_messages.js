@@ -88,6 +88,43 @@ export function receipt(items) {
           h("span", {class: "visually-hidden", text: "similarity "}), percent(item.similarity)))))));
 }
 
+/** Under the answer to a request to forget: the memories it may mean, each a link into the
+ * memory list with a Forget button that runs `forget(memory, row)`. Nothing is deleted
+ * before a button is pressed. */
+export function forgetNote(memories, forget) {
+  const count = memories.length;
+  return h("div", {class: "receipt forget-note", testid: "forget-note"},
+    h("p", {class: "receipt-title",
+            text: count === 1 ? "Forget this memory?" : `Which of these ${count} to forget?`}),
+    h("ul", {}, memories.map((memory) => {
+      const row = h("li", {class: "forget-item", testid: "forget-item",
+                           dataset: {memoryId: String(memory.id), state: "offered"}});
+      row.append(
+        h("a", {class: "receipt-item", testid: "forget-link", href: `#memory-${memory.id}`,
+                dataset: {memoryId: String(memory.id)}},
+          h("span", {class: `dot type-${memory.type}`, "aria-hidden": "true"}),
+          h("span", {class: "receipt-text", text: memory.content})),
+        // Takes the focus from the vanished button, so the keyboard keeps its place.
+        h("span", {class: "forget-done", testid: "forget-done", tabindex: "-1", hidden: true,
+                   text: "Forgotten"}),
+        h("button", {type: "button", class: "btn btn-small", testid: "forget-button",
+                     "aria-label": `Forget: ${memory.content}`,
+                     on: {click: () => forget(memory, row)}}, "Forget"));
+      return row;
+    })));
+}
+
+/** A forget note's row as forgotten (its Forget button gone) or offered again (after Undo). */
+export function showForgotten(row, forgotten) {
+  const button = row.querySelector("[data-testid='forget-button']");
+  const done = row.querySelector("[data-testid='forget-done']");
+  row.dataset.state = forgotten ? "forgotten" : "offered";
+  row.classList.toggle("is-forgotten", forgotten);
+  button.disabled = false;
+  button.hidden = forgotten;
+  done.hidden = !forgotten;
+}
+
 /** A small line after an answer: what it remembered, with a link to the memory or the
  * review queue. */
 export function chatNote(label, content, {memoryId, review = false} = {}) {

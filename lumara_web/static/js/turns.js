@@ -1,11 +1,12 @@
 // One message's trip: the composer sends it (once the socket is open and the models have
 // loaded), the answer streams in token by token, then ends complete, stopped or failed; what
-// the turn remembered follows as notes. One turn at a time.
+// the turn remembered follows as notes; a request to forget offers its memories under the
+// answer, each forgotten only when its button is pressed. One turn at a time.
 
-import {del} from "./api.js";
+import {api, del} from "./api.js";
 import {connectionProblem, isOpen, send} from "./chat_socket.js";
-import {addMessageNote, assistantMessage, chatNote, clearWelcome, fillAnswer, messageFoot,
-        receipt, userMessage} from "./chat_messages.js";
+import {addMessageNote, assistantMessage, chatNote, clearWelcome, fillAnswer, forgetNote,
+        messageFoot, receipt, showForgotten, userMessage} from "./chat_messages.js";
 import {adoptConversation, shownConversation} from "./conversations.js";
 import {$, announce, autoGrow, bus, truncate} from "./dom.js";
 import {LIMITS} from "./page_config.js";
@@ -184,6 +185,12 @@ export function handleEvent(event) {
       }
       setStatus(turn.stopping ? "Stopping…" : "Answering…");
       break;
+    case "forget_candidates":
+      // None found: the answer says so, no note. In the answer's own element, so the note
+      // stays with it if another conversation is shown meanwhile.
+      if (!turn || !event.items?.length) return;
+      turn.element.querySelector(".bubble").after(forgetNote(event.items, forgetMemory));
+      break;
     case "token":
       if (!turn) return;
       turn.started = true;
@@ -290,6 +297,40 @@ function onMemorySaved(event) {
     }
     bus.emit("memory:removed", memory.id);
     return {message: `Removed: ${memory.content}`};
+  });
+}
+
+/** The Forget button of a forget note: a soft delete, undone from the toast. */
+async function forgetMemory(memory, row) {
+  const button = row.querySelector("[data-testid='forget-button']");
+  button.disabled = true;  // one request per press
+  row.querySelector(".chat-error")?.remove();
+  let undo = null;
+  try {
+    undo = (await del(`/api/memories/${memory.id}`)).undo;
+  } catch (error) {
+    if (error.status !== 404) {  // 404: forgotten already (from the memory list, say)
+      button.disabled = false;
+      row.append(errorBox(`Could not forget it: ${error.message}`, "forget-error",
+                          "chat-error"));
+      button.focus();
+      return;
+    }
+  }
+  bus.emit("memory:removed", memory.id);
+  showForgotten(row, true);
+  row.querySelector("[data-testid='forget-done']").focus();
+  const what = truncate(memory.content, 120);
+  if (!undo) {
+    announce(`Already forgotten: ${what}`);
+    return;
+  }
+  undoToast(`Forgotten: ${what}`, async () => {
+    const data = await api(undo.method, undo.url);
+    bus.emit("memory:added", data.memory);
+    showForgotten(row, false);
+    return {message: `Remembered again: ${what}`,
+            after: () => { if (row.isConnected) button.focus(); }};
   });
 }
 
