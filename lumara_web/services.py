@@ -18,7 +18,6 @@ from .inference.engine import Engine, LlamaEngine
 from .inference.onnx_embedder import load_embedder
 from .inference.remote_engine import RemoteEngine
 from .memory.extraction import MemoryExtractor
-from .memory.memory_types import TypeClassifier
 from .memory.pair_judge import ContradictionJudge
 from .memory.reembed_job import ReembedJob
 from .memory.review import ReviewService
@@ -104,7 +103,7 @@ def build_services(settings: dict, components: dict[str, Any] | None = None) -> 
     vector_index = VectorIndex(settings["db_path"], cache_dir=settings["data_dir"] / "index")
     memories = MemoryService(embeddings, settings, vector_index, monitor)
     chat = ChatService(engine=engine, embeddings=embeddings, memories=memories,
-                       extractor=MemoryExtractor(engine, TypeClassifier(embeddings)),
+                       extractor=MemoryExtractor(engine),
                        judge=ContradictionJudge(engine), settings=settings, monitor=monitor)
     return Services(settings=settings, access=build_policy(settings), embeddings=embeddings,
                     vector_index=vector_index, memories=memories, engine=engine,

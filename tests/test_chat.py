@@ -239,11 +239,26 @@ def test_a_hedged_statement_becomes_a_pending_suggestion(services, chat, conn, e
     assert store.count_memories(conn) == 0
 
 
-def test_an_extraction_unlike_the_statement_is_dropped(chat, conn, engine):
+def test_an_extraction_unlike_the_statement_keeps_the_users_own_words(chat, conn, engine):
     engine.enqueue({"content": "I enjoy skiing in the Alps.", "tags": ["sport"]}, "extract")
     events = turn(chat, conn, "My dog is called Rex.")
-    assert kinds(events)[-1] == "done"  # no memory event at all
-    assert store.count_memories(conn) == 0 and review_store.list_suggestions(conn) == []
+    saved = one(events, "memory_saved")["memory"]
+    assert saved["content"] == "My dog is called Rex."  # never the model's invention
+    assert [memory.content for memory in store.list_memories(conn)[0]] == [
+        "My dog is called Rex."]
+
+
+@pytest.mark.parametrize("said, proposed", [
+    ("My sister Ana lives in Lisbon and works as an architect.",
+     "My sister Ana lives in Lisbon."),  # the job dropped: the whole statement is kept
+    ("Ana moved to Porto last month.", "Amina moved to Porto last month."),  # a name invented
+])
+def test_a_memory_never_invents_or_drops_what_was_said(chat, conn, engine, said, proposed):
+    engine.enqueue({"content": proposed, "tags": ["family"]}, "extract")
+    events = turn(chat, conn, said)
+    memory = next(event.get("memory") or event.get("suggestion") for event in events
+                  if event["type"] in ("memory_saved", "memory_suggested"))
+    assert memory["content"] == said
 
 
 def test_unusable_extraction_output_saves_nothing(chat, conn, engine):

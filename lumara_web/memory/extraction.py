@@ -1,8 +1,10 @@
 """Turn something the user said into a proposed memory: {content, type, tags, confidence}.
 
 The chat model writes the content (≤ 15 words) and tags under a JSON schema, so even the
-small default model always returns valid JSON. The type comes from the embedding (see
-memory_types). The confidence is Lumara's own, from checkable cues — the small model's
+small default model always returns valid JSON. The memory must be faithful: when the model's
+sentence adds a word the user did not say (a name, a number, any content word) or drops part of
+what they said (a name, a number, or a quarter of the rest), the user's own words are kept
+instead, tidied. The type comes from the sentence's grammar (memory_types.py). The confidence is Lumara's own, from checkable cues — the small model's
 self-reported confidence was constant whatever the message, so it decides nothing here.
 """
 
@@ -16,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from ..inference.engine import Engine, GenerationRequest
 from ..inference.few_shot import FewShotPrompt
 from ..text import content_words, is_personal
-from .memory_types import TypeClassifier
+from .memory_types import memory_type
+from .pair_judge import stem
 
 MAX_CONTENT_WORDS = 15
 
@@ -47,6 +50,12 @@ SCHEMA = {
 
 _HEDGE = re.compile(r"\b(i think|maybe|might|perhaps|probably|not sure|i guess|possibly|"
                     r"kind of|sort of)\b", re.I)
+# Words a summary may leave out without losing a fact: hedges and fillers.
+_DROPPABLE = frozenset(
+    "think guess maybe perhaps probably actually really just basically honestly literally lol "
+    "know mean kind sort like pretty quite totally absolutely definitely finally".split())
+# Of the rest, the share of the user's content words a proposal may leave out.
+MAX_DROPPED_SHARE = 0.25
 _FLEETING = re.compile(r"\b(today|tonight|right now|at the moment|this (morning|afternoon|"
                        r"evening)|later|currently|just now)\b", re.I)
 
@@ -90,6 +99,42 @@ def assess_confidence(statement: str, content: str) -> tuple[float, list[str]]:
     return confidence, reasons
 
 
+def _stems(text: str) -> dict[str, str]:
+    """stem → the word as written, for the content words of `text`."""
+    return {stem(word): word for word in content_words(text)}
+
+
+def faithful_content(statement: str, proposal: str) -> str:
+    """`proposal` when it says only what `statement` says and keeps its facts; else the
+    user's own words, tidied."""
+    said, proposed = _stems(statement), _stems(proposal)
+    invented = set(proposed) - set(said)
+    dropped = [word for key, word in said.items()
+               if key not in proposed and word not in _DROPPABLE]
+    names_or_numbers = [word for word in dropped if any(c.isdigit() for c in word)
+                        or re.search(rf"(?<!^)\b{re.escape(word)}\b", statement, re.I)
+                        and _is_capitalised(statement, word)]
+    kept = [word for word in said.values() if word not in _DROPPABLE]
+    too_much = kept and len(dropped) / len(kept) > MAX_DROPPED_SHARE
+    if invented or names_or_numbers or too_much:
+        return tidy_statement(statement)
+    return proposal
+
+
+def _is_capitalised(statement: str, word: str) -> bool:
+    """Is `word` written with a capital inside `statement` (a name), not only at its start?"""
+    return any(match.group(0)[:1].isupper() and match.start() > 0 for match in
+               re.finditer(rf"\b{re.escape(word)}\b", statement, re.I))
+
+
+def tidy_statement(text: str) -> str:
+    """The user's words as a memory: one line, a capital first letter, a full stop."""
+    sentence = " ".join(text.split()).rstrip(" ,;:-")
+    if sentence and sentence[-1] not in ".!?":
+        sentence += "."
+    return sentence[:1].upper() + sentence[1:]
+
+
 def tidy_content(text: str) -> str:
     words = " ".join(text.split()).split(" ")
     if len(words) > MAX_CONTENT_WORDS:
@@ -110,9 +155,8 @@ def tidy_tags(tags: list) -> list[str]:
 
 
 class MemoryExtractor:
-    def __init__(self, engine: Engine, types: TypeClassifier, max_tokens: int = 80):
+    def __init__(self, engine: Engine, max_tokens: int = 80):
         self.engine = engine
-        self.types = types
         self.max_tokens = max_tokens
 
     @staticmethod
@@ -135,6 +179,7 @@ class MemoryExtractor:
             return None  # cut short by max_tokens: no memory rather than a broken one
         if len(content) < 3:
             return None
+        content = faithful_content(statement, content)
         confidence, reasons = assess_confidence(statement, content)
-        return Proposal(content=content, type=self.types.classify(content), tags=tags,
+        return Proposal(content=content, type=memory_type(content), tags=tags,
                         confidence=confidence, reasons=reasons)
