@@ -41,6 +41,7 @@ from lumara_web.chat.understanding import INTENTS, understand
     ("Thank you so much!!", "small_talk", "Thank you so much!!"),
     ("great, thanks a lot :D", "small_talk", "great, thanks a lot :D"),
     ("how's your day going?", "small_talk", "how's your day going?"),
+    ("Oh, forget it.", "small_talk", "forget it."),  # "never mind", not a memory to delete
     # Forgetting: the text is what to forget, without "the memory about".
     ("Forget that my locker code is 4471.", "forget", "my locker code is 4471"),
     ("Delete the memory about the plumber.", "forget", "the plumber"),

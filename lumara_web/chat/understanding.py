@@ -35,6 +35,7 @@ _SMALL_TALK = re.compile(
     r"how are (you|things)( doing)?( today)?|how('s| is) (it|your (day|week|morning|evening))"
     r"( going)?|how have you been|"
     r"what'?s up|sup|nice to meet you|you'?re welcome|no problem|never ?mind|"
+    r"forget (it|about it)|"
     r"good (morning|afternoon|evening|day)|hi|hello|hey)" + _TAIL, re.I)
 # "Forget that …", "Please delete the memory about …", "You can forget what I said about …".
 _POLITE = r"(please |pls |can you |could you |would you |you can |you may |i want you to |" \
