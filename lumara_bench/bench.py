@@ -554,9 +554,9 @@ def default_eval_dirs() -> list[Path]:
 
 
 def bench_answer_quality(args: argparse.Namespace, output: str) -> None:
-    """`--eval`: the retrieval and pairs evaluations on the app's embedder (and the chat
-    model for the pairs' model variants), into the output's Answer quality section and
-    benchmarks.json's answer_quality."""
+    """`--eval`: the retrieval, pairs, intents and chat evaluations on the app's embedder (and
+    the chat model, loaded once, for the pairs' model variants and the chat), into the
+    output's Answer quality section and benchmarks.json's answer_quality."""
     dirs = ([] if args.only_eval_dirs else default_eval_dirs()) + list(args.eval_dir)
     if not dirs:
         sys.exit("no evaluation files: ../shared/eval does not exist; pass --eval-dir DIR")
@@ -610,10 +610,11 @@ def main(argv: list[str] | None = None) -> None:
                         "docs/BENCHMARKS.md, or nothing in quick mode)")
     parser.add_argument("--eval", action="store_true",
                         help="measure answer quality instead of speed (evaluation.py, "
-                        "pair_eval.py): writes the Answer quality section of the output")
+                        "pair_eval.py, intent_eval.py, chat_eval.py): writes the Answer "
+                        "quality section of the output")
     parser.add_argument("--eval-dir", action="append", type=Path, default=[],
-                        help="a folder of retrieval*.jsonl / pairs*.jsonl / intents*.jsonl "
-                        "files to evaluate too, on its own (repeatable; default: "
+                        help="a folder of retrieval*.jsonl / pairs*.jsonl / intents*.jsonl / "
+                        "chat*.jsonl files to evaluate too, on its own (repeatable; default: "
                         "../shared/eval alone)")
     parser.add_argument("--only-eval-dirs", action="store_true",
                         help="evaluate only the --eval-dir folders, not ../shared/eval")
