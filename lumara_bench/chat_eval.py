@@ -231,7 +231,7 @@ class Turn:
 
     @property
     def source(self) -> str | None:
-        """"model" or "template" once the answer is done."""
+        """Who answered, once the answer is done: "model" or "template"."""
         return next((event["stats"]["source"] for event in self.events
                      if event["type"] == "done"), None)
 
