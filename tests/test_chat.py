@@ -324,6 +324,33 @@ def test_a_contradiction_found_by_cues_is_recorded_for_review(services, chat, co
     assert store.count_memories(conn) == 2  # saved anyway: the user resolves it
 
 
+def test_an_update_far_below_the_cosine_floor_is_offered_against_the_old_memory(
+        services, chat, conn, engine):
+    """The shared subject is the evidence: the keyword index finds the old memory, the
+    clause cues see the new value, and the update is saved (not only suggested, although
+    it is not about the user) so that its contradiction can be settled."""
+    rabbit = remember(services, conn, "The rabbit is called Clover and sleeps in a wicker "
+                                      "basket in the hallway next to the old radiator.")
+    statement = "The rabbit is called Pepper now."
+    assert cosine(services, rabbit.content, statement) < \
+        services.settings["contradiction_cue_threshold"]
+    engine.enqueue({"content": statement, "tags": ["pets"]}, "extract")
+    events = turn(chat, conn, statement)
+    found = one(events, "contradiction")
+    assert found["existing_memory"]["id"] == rabbit.id
+    assert found["memory"]["id"] == one(events, "memory_saved")["memory"]["id"]
+    assert "Clover" in found["verdict"]["explanation"]
+
+
+def test_an_addition_to_a_memory_is_never_flagged(services, chat, conn, engine):
+    remember(services, conn, "My cousin Marek lives in Krakow and teaches history.")
+    statement = "My cousin Marek also plays the drums in a band."
+    engine.enqueue({"content": statement, "tags": ["family"]}, "extract")
+    events = turn(chat, conn, statement)
+    assert "contradiction" not in kinds(events)
+    assert review_store.list_contradictions(conn) == []
+
+
 def test_a_close_one_word_swap_is_recorded_for_review_without_the_model(
         services, chat, conn, engine):
     earlier = remember(services, conn, "I keep my printer in the spare room upstairs by "

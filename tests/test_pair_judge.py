@@ -310,3 +310,32 @@ def test_the_default_classifier_separates_pairs_with_the_real_embedder(real_embe
     contradictions = [s for (_, _, label), s in zip(REAL_PAIRS, similarities)
                       if label == "contradiction"]
     assert max(contradictions) >= 0.85
+
+
+# -- updates: one clause of a memory changed ------------------------------------------------
+@pytest.mark.parametrize("memory, update", [
+    ("My cousin Marek lives in Krakow and teaches history.",
+     "My cousin Marek lives in Gdansk now."),  # the first clause of a compound memory
+    ("My friend Lea lives in Lyon.", "Lea moved to Nantes last month."),  # moved to = lives in
+    ("My manager is called Omar Haddad.", "Actually my manager is Priya Nair."),
+    ("Our rabbit is called Clover.", "Our rabbit is called Pepper."),
+])
+def test_an_update_to_one_clause_is_a_contradiction_whatever_the_cosine(memory, update):
+    assert pair_judge.clause_contradiction(memory, update)
+    verdict = pair_judge.classify(memory, update, similarity=0.0)
+    assert verdict.label == "contradiction" and verdict.source == "cues"
+
+
+@pytest.mark.parametrize("memory, addition", [
+    ("My cousin Marek lives in Krakow and teaches history.",
+     "My cousin Marek also plays the drums."),
+    ("My manager is called Omar Haddad.", "My manager Omar Haddad is from Tunis."),
+    ("My brother lives in Gdansk.", "My brother also has a flat in Warsaw."),
+])
+def test_an_addition_is_never_a_contradiction(memory, addition):
+    assert pair_judge.clause_contradiction(memory, addition) is None
+
+
+def test_clauses_carry_the_subject_to_the_clauses_without_one():
+    assert pair_judge.clauses("My cousin Marek lives in Krakow and teaches history.") == [
+        "My cousin Marek lives in Krakow", "My cousin Marek teaches history"]

@@ -266,7 +266,12 @@ class ChatService:
             # look like one ("I sleep well after coffee" / "coffee keeps me awake"), and
             # dropping it would lose it for good: the user decides.
             reasons.append(f"may repeat memory {findings.duplicates[0].memory.id}")
-        if findings.duplicates or proposal.confidence < settings["extraction_save_confidence"]:
+        # An update to a remembered fact ("Ana moved to Porto") is saved whatever its
+        # confidence, so that its contradiction can be offered: the user settles the two.
+        updates = any(findings.verdicts[hit.memory.id].contradicts
+                      for hit in findings.contradiction_candidates)
+        unsure = proposal.confidence < settings["extraction_save_confidence"] and not updates
+        if findings.duplicates or unsure:
             suggestion = review_store.add_suggestion(
                 conn, content=proposal.content, type=proposal.type, tags=proposal.tags,
                 confidence=proposal.confidence, conversation_id=conversation_id,

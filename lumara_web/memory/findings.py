@@ -57,6 +57,13 @@ def find_related(conn: Any, vector: np.ndarray, content: str, *, thresholds: Thr
     # Three bands' worth (duplicates, cued contradictions, the contradiction band), plus one
     # in case the excluded memory is among them.
     hits = retrieval.search(conn, vector, k=3 * limit + 1, threshold=floor, index=index)
+    # Memories sharing its distinctive words too, however far their meaning: "Our cat is
+    # called Biscuit" updates "Our cat is called Pixel" (their cosine is below the floor);
+    # the classifier keeps only the ones its cues call contradictions.
+    near = {hit.memory.id for hit in hits}
+    hits += [hit for hit in retrieval.keyword_search(conn, content, vector, limit=limit,
+                                                     index=index)
+             if hit.memory.id not in near and hit.similarity < floor]
     duplicates, candidates, verdicts = [], [], {}
     for hit in hits:
         if hit.memory.id == exclude_id:

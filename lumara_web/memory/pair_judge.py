@@ -383,6 +383,16 @@ SUBSTITUTION_CONFIDENCE = 0.6
 def classify(a: str, b: str, similarity: float,
              thresholds: Thresholds = DEFAULT_THRESHOLDS) -> PairVerdict:
     """The default decision, "cues+cosine": instant (no model)."""
+    verdict = _classify_sentences(a, b, similarity, thresholds)
+    if verdict.label in ("contradiction", "duplicate"):
+        return verdict
+    update = clause_contradiction(a, b)
+    if update:
+        return PairVerdict("contradiction", CUE_CONFIDENCE, update, "cues")
+    return verdict
+
+
+def _classify_sentences(a: str, b: str, similarity: float, thresholds: Thresholds) -> PairVerdict:
     found = cues(a, b)
     if found.contradiction and similarity >= thresholds.contradiction_cue:
         return PairVerdict("contradiction", CUE_CONFIDENCE, found.contradiction, "cues")
@@ -402,6 +412,54 @@ def classify(a: str, b: str, similarity: float,
             return PairVerdict("duplicate", similarity, "A rewording with the same content "
                                "words.", "cues+cosine")
     return classify_by_cosine(similarity, thresholds, contradiction_band=None)
+
+
+# -- updates: one clause of a memory changed ----------------------------------------------
+# "My cousin Ines lives in Valencia and teaches chemistry." / "My cousin Ines lives in Madrid
+# now.": the whole sentences differ too much for the cues, but their first clauses are the
+# same statement with another city. The shared subject and frame are the evidence, so no
+# cosine is needed; an addition ("… also plays the cello") never contradicts.
+_ADDITION = re.compile(r"\b(also|too|as well|another|additionally|besides)\b", re.I)
+# How an update says what a memory said, in the memory's words.
+_SAME_RELATION = ((re.compile(r"\b(moved|relocated|has moved|have moved) (back )?to\b", re.I),
+                   "lives in"),
+                  (re.compile(r"\b(is|are) (now )?based in\b", re.I), "lives in"),
+                  (re.compile(r"\b(is|are) (called|named)\b", re.I), "is"))
+# When a change happened says nothing about what changed.
+_NOW = re.compile(r"\b(now|these days|nowadays|currently|at the moment|anymore|actually|"
+                  r"recently|lately|(last|this) (week|month|year|spring|summer|autumn|fall|"
+                  r"winter)|an? (week|month|year) ago|\w+ (days|weeks|months|years) ago)\b"
+                  r"[,]?\s*", re.I)
+_CLAUSE_BREAK = re.compile(r";\s*|,\s+(?:and\s+)?|\s+and\s+(?=[a-z]+(?:s|ed)\b)")
+_VERB = re.compile(r"\b(is|are|was|were|has|have|had|[a-z]+s|[a-z]+ed)\b")
+
+
+def clauses(text: str) -> list[str]:
+    """A sentence's clauses, each with the first clause's subject where it has none: "My
+    cousin Ines lives in Valencia and teaches chemistry" → "My cousin Ines lives in
+    Valencia", "My cousin Ines teaches chemistry"."""
+    text = _NOW.sub("", text).strip(" .!?")
+    for pattern, replacement in _SAME_RELATION:
+        text = pattern.sub(replacement, text)
+    parts = [part.strip() for part in _CLAUSE_BREAK.split(text) if part and part.strip()]
+    if len(parts) < 2:
+        return [text]
+    verb = _VERB.search(parts[0])
+    subject = parts[0][:verb.start()].strip() if verb else ""
+    return [parts[0]] + [part if not subject or _VERB.match(part) is None
+                         else f"{subject} {part}" for part in parts[1:]]
+
+
+def clause_contradiction(a: str, b: str) -> str | None:
+    """Why one clause of `a` and one of `b` contradict, or None (additions never do)."""
+    if _ADDITION.search(a) or _ADDITION.search(b):
+        return None
+    for one in clauses(a):
+        for other in clauses(b):
+            found = cues(one, other).contradiction
+            if found:
+                return found
+    return None
 
 
 def classify_by_cosine(similarity: float, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,

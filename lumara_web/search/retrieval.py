@@ -66,12 +66,9 @@ def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
     # Only words at most `pool` memories share: more would tie for every keyword place.
     keyword_ids = [memory_id for memory_id, _ in keyword_index.search(
         conn, text, limit=pool, type=type, max_matches=pool if distinctive_words else None)]
-    unscored = [memory_id for memory_id in keyword_ids if memory_id not in similarity]
-    if unscored:
-        scored = index.similarities(query_vector, unscored) if index is not None else None
-        if scored is None:  # no index, or still loading
-            scored = store.memory_similarities(conn, query_vector, unscored)
-        similarity.update(scored)
+    similarity.update(_similarities(
+        conn, query_vector, [memory_id for memory_id in keyword_ids
+                             if memory_id not in similarity], index))
     rankings = [
         ([memory_id for memory_id, cosine in nearest if cosine >= threshold], 1.0),
         ([memory_id for memory_id in keyword_ids
@@ -85,6 +82,28 @@ def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
     best = sorted(fused, key=lambda memory_id: (similarity[memory_id] < QUOTED_SIMILARITY,
                                                 -fused[memory_id], -similarity[memory_id]))
     return _scored(conn, [(memory_id, similarity[memory_id]) for memory_id in best[:k]])
+
+
+def keyword_search(conn: Any, text: str, query_vector: np.ndarray, *, limit: int,
+                   index: VectorIndex | None = None) -> list[ScoredMemory]:
+    """The memories that share `text`'s distinctive words, best match first, each with its
+    cosine similarity whatever it is: for findings, where a shared subject ("my team lead")
+    is evidence even when the sentences' meanings are far apart."""
+    keyword_ids = [memory_id for memory_id, _ in keyword_index.search(
+        conn, text, limit=limit, max_matches=limit)]
+    similarity = _similarities(conn, query_vector, keyword_ids, index)
+    return _scored(conn, [(memory_id, similarity[memory_id]) for memory_id in keyword_ids
+                          if memory_id in similarity])
+
+
+def _similarities(conn: Any, query_vector: np.ndarray, ids: list[int],
+                  index: VectorIndex | None) -> dict[int, float]:
+    if not ids:
+        return {}
+    scored = index.similarities(query_vector, ids) if index is not None else None
+    if scored is None:  # no index, or still loading
+        scored = store.memory_similarities(conn, query_vector, ids)
+    return dict(scored)
 
 
 def reciprocal_rank_fusion(rankings: list[tuple[list[int], float]]) -> dict[int, float]:
