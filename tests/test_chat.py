@@ -125,10 +125,58 @@ def test_a_personal_question_without_a_memory_gets_the_no_memory_reply_without_t
     remember(services, conn, OIL)  # a memory, but not about this
     events = turn(chat, conn, "Where did I leave my passport?")
     assert events[0] == {"type": "memories", "items": []}
-    assert answer(events) == prompts.NO_MEMORY_REPLY
+    assert answer(events) == prompts.no_memory_reply("passport")
+    assert answer(events).startswith("I don't have a memory about your passport")
     assert kinds(events)[-1] == "done"
     assert events[-1]["stats"]["source"] == "template"
     assert chat_requests(engine) == []
+
+
+def test_memories_of_something_else_do_not_answer_a_personal_question(
+        services, chat, conn, engine):
+    """Only a cat is remembered: asked about a dog, the model never sees the cat."""
+    cat = remember(services, conn, "My cat's name is Pixel.")
+    question = "What is my dog's name?"
+    assert cosine(services, cat.content, question) >= services.settings["chat_memory_threshold"]
+    events = turn(chat, conn, question)
+    assert one(events, "memories")["items"] == []
+    assert answer(events) == prompts.no_memory_reply("dog", cat.content)
+    assert "your dog" in answer(events) and "Pixel" in answer(events)  # the closest, shown
+    assert chat_requests(engine) == []
+
+
+def test_an_answer_naming_what_no_memory_holds_becomes_the_honest_reply(
+        services, chat, conn, engine):
+    pixel = remember(services, conn, "Our cat is called Pixel.")
+    engine.enqueue("Your cat is called Max.")  # a name the memory does not hold
+    events = turn(chat, conn, "What is our cat called?")
+    assert one(events, "memories")["items"][0]["id"] == pixel.id
+    done = one(events, "done")
+    honest = prompts.no_memory_reply("cat", pixel.content)
+    assert "Max" not in done["html"] and "Pixel" in done["html"]
+    [_, stored] = conversation_store.list_messages(conn, done["conversation_id"])
+    assert stored.content == honest  # what the conversation keeps, and replays
+
+
+def test_a_grounded_answer_is_kept(services, chat, conn, engine):
+    remember(services, conn, "Our cat is called Pixel.")
+    engine.enqueue("Your cat is called Pixel.")
+    events = turn(chat, conn, "What is our cat called?")
+    assert answer(events) == "Your cat is called Pixel."
+    assert "Pixel" in one(events, "done")["html"]
+
+
+def test_a_follow_up_is_looked_up_with_the_question_before_it(services, chat, conn, engine):
+    marek = remember(services, conn, "My cousin Marek teaches history.")
+    remember(services, conn, OIL)
+    assert cosine(services, marek.content, "What does he teach?") < \
+        services.settings["chat_memory_threshold"]  # alone, the follow-up finds nothing
+    engine.enqueue("He teaches history.")
+    first = turn(chat, conn, "Where does my cousin Marek live?")
+    engine.enqueue("He teaches history.")
+    events = turn(chat, conn, "What does he teach?", first[-1]["conversation_id"])
+    assert [item["id"] for item in one(events, "memories")["items"]][:1] == [marek.id]
+    assert answer(events) == "He teaches history."
 
 
 @pytest.mark.parametrize("question", ["What is the capital of France?",

@@ -76,3 +76,9 @@ def test_deleting_something_that_is_not_a_memory_is_a_request():
 @pytest.mark.parametrize("message", ["", "   ", "!!!", ":)"])
 def test_nothing_to_read_is_small_talk(message):
     assert understand(message).intent == "small_talk"
+
+
+def test_a_follow_up_refers_back_to_someone_named_before():
+    from lumara_web.chat.understanding import refers_back
+    assert refers_back("What does she teach?") and refers_back("when did we get her")
+    assert not refers_back("What does my sister teach?")

@@ -29,9 +29,9 @@ from ..memory.validation import NewMemory
 from ..observability.perf import PerfMonitor
 from ..storage import conversation_store, review_store
 from ..storage.store import ScoredMemory
-from . import prompts
+from . import grounding, prompts
 from .rendering import render_markdown
-from .understanding import Understanding, understand
+from .understanding import Understanding, refers_back, understand
 
 # How often a waiting turn re-checks its queue position, in seconds.
 QUEUE_POLL_SECONDS = 0.1
@@ -97,12 +97,13 @@ class ChatService:
         started = time.perf_counter()
         conversation = self._conversation(conn, request)
         history = self._history(conn, conversation)
+        earlier = self._last_question(conn, conversation)
         user_message = conversation_store.add_message(conn, conversation.id, "user",
                                                       request.content)
         understood = understand(request.content)
         try:
             answered = yield from self._answer(conn, conversation.id, history, understood,
-                                               stop, started)
+                                               stop, started, earlier)
         except LumaraError as failure:  # before any answer: busy, model unavailable, …
             # The message is saved: the conversation id lets the client carry on in it.
             yield {"type": "error", "code": failure.code, "message": failure.message,
@@ -114,21 +115,29 @@ class ChatService:
 
     def _answer(self, conn: Any, conversation_id: int, history: list[dict],
                 understood: Understanding, stop: threading.Event,
-                started: float) -> Iterator[dict]:
+                started: float, earlier: str | None = None) -> Iterator[dict]:
         """Events from the receipt to 'done'; returns whether the answer completed."""
         intent, content = understood.intent, understood.text
         hits: list[ScoredMemory] = []
         if intent in ("question", "general", "forget"):
+            # A follow-up ("What does she teach?") is looked up with the question before it.
+            query = f"{earlier} {content}" if earlier and refers_back(content) else content
             # A request too: "When does the plumber come?" names no one, yet a memory answers.
-            hits = self.memories.recall(conn, content, self.embeddings.embed(content),
+            hits = self.memories.recall(conn, query, self.embeddings.embed(query),
                                         k=self.settings["chat_memory_k"],
                                         threshold=self.settings["chat_memory_threshold"])
+        closest = hits[0].memory.content if hits else None
+        subject = grounding.asked_about(content) if understood.needs_memory else None
+        if subject and not any(grounding.mentions(hit.memory.content, subject) for hit in hits):
+            hits = []  # memories of something else: "my dog" is not answered by the cat
         if intent == "forget":
             # Offered, never deleted here: the page deletes what the user confirms.
             yield {"type": "forget_candidates",
                    "items": [hit.memory.to_dict() for hit in hits]}
             reply = prompts.forget_reply(content, len(hits))
             hits = []  # offered, not used: the reply rests on no memory
+        elif intent == "question" and understood.needs_memory and not hits:
+            reply = prompts.no_memory_reply(subject, closest)
         else:
             reply = self._templated_reply(understood)
         receipt = [receipt_item(hit) for hit in hits]
@@ -162,6 +171,12 @@ class ChatService:
                                                  code="generation_failed")
         if stop.is_set() and status == "complete":
             status = "stopped"
+        if job is not None and status == "complete" and understood.needs_memory and \
+                grounding.unsupported_details(text, [content] + [item["content"]
+                                                                 for item in receipt]):
+            # A name, number or date the memories do not hold: say so rather than guess.
+            # ('done' carries the reply that replaces what streamed.)
+            text = prompts.no_memory_reply(subject, closest)
         stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
         if job is not None and status == "complete":
             self._record(stats)
@@ -174,6 +189,18 @@ class ChatService:
         yield {"type": "done", "message_id": answer.id, "conversation_id": conversation_id,
                "status": status, "stats": stats, "html": render_markdown(text)}
         return status == "complete"
+
+    @staticmethod
+    def _last_question(conn: Any, conversation: conversation_store.Conversation) -> str | None:
+        """The last thing the user asked about in this conversation (a question or a
+        request, as understood), for follow-ups that refer back to it."""
+        for message in reversed(conversation_store.recent_messages(conn, conversation.id,
+                                                                   limit=2)):
+            if message.role == "user":
+                understood = understand(message.content)
+                return understood.text if understood.intent in ("question", "general") \
+                    else None
+        return None
 
     def _conversation(self, conn: Any, request: TurnRequest) -> conversation_store.Conversation:
         if request.conversation_id is None:

@@ -129,6 +129,14 @@ def understand(message: str) -> Understanding:
     return Understanding("statement", _sentence(text))
 
 
+_THIRD_PERSON = re.compile(r"\b(she|he|her|him|his|hers|they|them|their|theirs)\b", re.I)
+
+
+def refers_back(text: str) -> bool:
+    """Does the message speak of someone named earlier ("What does she teach?")?"""
+    return bool(_THIRD_PERSON.search(text))
+
+
 def _is_small_talk(text: str) -> bool:
     """Small talk whole, or in pieces: "great, thanks a lot :D"."""
     pieces = [piece for piece in re.split(r"[,.!;]+\s*", text) if re.search(r"\w", piece)]
