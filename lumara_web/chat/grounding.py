@@ -75,3 +75,4 @@ def unsupported_details(answer: str, sources: Sequence[str]) -> list[str]:
         if detail not in found:
             found.append(detail)
     return found
+

@@ -120,16 +120,12 @@ def small_talk_reply(message: str) -> str:
     return "Okay."
 
 
-def no_memory_reply(subject: str | None = None, closest: str | None = None) -> str:
+def no_memory_reply(subject: str | None = None) -> str:
     """The honest reply to a personal question no memory answers, naming what was asked
-    about and the nearest memory there is, so the user sees why."""
-    if subject is None and closest is None:
+    about. (No nearby memory is quoted: its names read like an answer.)"""
+    if subject is None:
         return NO_MEMORY_REPLY
-    about = f"your {subject}" if subject else "that"
-    reply = f"I don't have a memory about {about} yet."
-    if closest:
-        reply += f" The closest I have: \u201c{closest.rstrip('.')}\u201d."
-    return reply + " If you tell me, I'll remember it."
+    return f"I don't have a memory about your {subject} yet. If you tell me, I'll remember it."
 
 
 def forget_reply(target: str, found: int) -> str:

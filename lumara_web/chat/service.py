@@ -126,7 +126,6 @@ class ChatService:
             hits = self.memories.recall(conn, query, self.embeddings.embed(query),
                                         k=self.settings["chat_memory_k"],
                                         threshold=self.settings["chat_memory_threshold"])
-        closest = hits[0].memory.content if hits else None
         subject = grounding.asked_about(content) if understood.needs_memory else None
         if subject and not any(grounding.mentions(hit.memory.content, subject) for hit in hits):
             hits = []  # memories of something else: "my dog" is not answered by the cat
@@ -137,7 +136,7 @@ class ChatService:
             reply = prompts.forget_reply(content, len(hits))
             hits = []  # offered, not used: the reply rests on no memory
         elif intent == "question" and understood.needs_memory and not hits:
-            reply = prompts.no_memory_reply(subject, closest)
+            reply = prompts.no_memory_reply(subject)
         else:
             reply = self._templated_reply(understood)
         receipt = [receipt_item(hit) for hit in hits]
@@ -176,7 +175,7 @@ class ChatService:
                                                                  for item in receipt]):
             # A name, number or date the memories do not hold: say so rather than guess.
             # ('done' carries the reply that replaces what streamed.)
-            text = prompts.no_memory_reply(subject, closest)
+            text = prompts.no_memory_reply(subject)
         stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
         if job is not None and status == "complete":
             self._record(stats)
