@@ -82,3 +82,10 @@ def test_a_follow_up_refers_back_to_someone_named_before():
     from lumara_web.chat.understanding import refers_back
     assert refers_back("What does she teach?") and refers_back("when did we get her")
     assert not refers_back("What does my sister teach?")
+
+
+def test_a_pronoun_with_its_noun_in_the_sentence_refers_to_nothing_earlier():
+    from lumara_web.chat.understanding import refers_back
+    assert not refers_back("How do plants make their food?")
+    assert understand("How do plants make their food?").intent == "general"
+    assert refers_back("Tell me about her.") and refers_back("What is his job?")

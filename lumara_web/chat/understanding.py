@@ -85,11 +85,16 @@ _ASKING = re.compile(
     rf"^{_POLITE}((i'?d like|i would like|i want|i need|i wonder|i'?m curious|"
     rf"i'?m wondering|let me know)( you to| to know| to hear| to learn)?|"
     rf"(tell|show|give|help|teach|send|get|find|explain to) me)\b", re.I)
-# Questions about what the user told Lumara, however they are worded, or about someone the
-# conversation already named ("What does she teach?").
+# Questions about what the user told Lumara, however they are worded.
 _ABOUT_MEMORIES = re.compile(
     r"\b(remind me|remember|you know about me|i (told|said|mentioned)|did i (tell|say|"
-    r"mention)|about me\b|my memor(y|ies)|she|he|her|him|his|hers|they|them|their)\b", re.I)
+    r"mention)|about me\b|my memor(y|ies))\b", re.I)
+# Someone the conversation already named: a pronoun before any noun could have named them
+# ("What does she teach?"), or closing the message ("When did we get her?"); not one with its
+# noun in the sentence ("How do plants make their food?").
+_PRONOUN = r"(she|he|her|him|his|hers|they|them|their|theirs)"
+_REFERS_BACK = re.compile(
+    rf"^(\w+'?\w*\s+){{0,2}}{_PRONOUN}\b|\b{_PRONOUN}\W*$", re.I)
 # "How do I …?" asks for a way of doing something: a memory answers it if there is one, the
 # model otherwise; the "I" is not a fact about the user.
 _HOW_TO = re.compile(r"^how (do|can|could|should|would|might|will) (i|we)\b", re.I)
@@ -122,19 +127,17 @@ def understand(message: str) -> Understanding:
     asks = _QUESTION_START.match(text) and not _CLAUSE_START.match(text)
     if text.endswith("?") or asks or _REQUEST.match(text):
         asked = _ASKING.sub("", text)
-        if not (_ABOUT_MEMORIES.search(text) or is_personal(asked)):
+        about_memories = _ABOUT_MEMORIES.search(text) or refers_back(asked)
+        if not (about_memories or is_personal(asked)):
             return Understanding("general", text)
-        needs_memory = bool(_ABOUT_MEMORIES.search(text) or is_personal(_HOW_TO.sub("", asked)))
+        needs_memory = bool(about_memories or is_personal(_HOW_TO.sub("", asked)))
         return Understanding("question", text, needs_memory)
     return Understanding("statement", _sentence(text))
 
 
-_THIRD_PERSON = re.compile(r"\b(she|he|her|him|his|hers|they|them|their|theirs)\b", re.I)
-
-
 def refers_back(text: str) -> bool:
     """Does the message speak of someone named earlier ("What does she teach?")?"""
-    return bool(_THIRD_PERSON.search(text))
+    return bool(_REFERS_BACK.search(text.strip(" ?!.")))
 
 
 def _is_small_talk(text: str) -> bool:
