@@ -190,6 +190,18 @@ def test_a_general_question_goes_to_the_model_even_without_memories(chat, conn, 
     assert chat_requests(engine)[0].messages[-1]["content"].endswith(question)
 
 
+def test_an_answer_caught_in_a_loop_ends_after_its_first_round(chat, conn, engine):
+    engine.enqueue("A joke: I'm a doctor, I'm a doctor, I'm a doctor, I'm a doctor, "
+                   "I'm a doctor, I'm a doctor, I'm a doctor, I'm a doctor.")
+    events = turn(chat, conn, "Tell me a joke.")
+    done = one(events, "done")
+    assert done["status"] == "complete"
+    [_, stored] = conversation_store.list_messages(conn, done["conversation_id"])
+    assert stored.content == "A joke: I'm a doctor"
+    assert stored.content in done["html"] and done["html"].count("doctor") == 1
+    assert kinds(events).count("token") < 20  # generation stopped, not run to the end
+
+
 def test_small_talk_gets_a_templated_reply(chat, conn, engine):
     events = turn(chat, conn, "Thanks!")
     assert answer(events) == "You're welcome!"

@@ -11,6 +11,7 @@ drop) and judge possible contradictions; for a request to forget, offer the matc
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -154,6 +155,7 @@ class ChatService:
         pieces = iter(job) if job else _words(reply)
         first_token_at = None
         tokens = 0
+        looping = False
         try:
             for piece in pieces:
                 if stop.is_set():
@@ -162,13 +164,19 @@ class ChatService:
                 tokens += 1
                 text += piece
                 yield {"type": "token", "text": piece}
+                if job is not None and (end := repetition_end(text)) is not None:
+                    # The small model fell into a loop ("No, no, no, …"): the rest would
+                    # only repeat. 'done' carries the answer without the repeats.
+                    text, looping = text[:end], True
+                    job.cancel()
+                    break
         except LumaraError as failure:
             status, error = "error", failure
         except Exception as failure:  # llama.cpp failed mid-answer: say so, keep the text
             status, error = "error", LumaraError(f"The model failed while answering "
                                                  f"({type(failure).__name__}).",
                                                  code="generation_failed")
-        if stop.is_set() and status == "complete":
+        if stop.is_set() and status == "complete" and not looping:
             status = "stopped"
         if job is not None and status == "complete" and understood.needs_memory and \
                 grounding.unsupported_details(text, [content] + [item["content"]
@@ -355,6 +363,22 @@ class ChatService:
                 self.engine.submit(GenerationRequest(messages, max_tokens=1, purpose="warmup"))
             except LumaraError:
                 return  # the model failed to load or is busy: nothing to warm
+
+
+# A phrase of 3–80 characters said four times running at the end of the text.
+_LOOP = re.compile(r"(.{3,80}?)(?:[\s,;.]*\1){3,}[\s,;.]*$", re.S)
+# Where to look for one: enough for four of the longest phrase.
+_LOOP_WINDOW = 400
+
+
+def repetition_end(text: str) -> int | None:
+    """Where `text` should end when it closes with a phrase repeated four times or more
+    (after the phrase's first time), or None."""
+    start = max(0, len(text) - _LOOP_WINDOW)
+    match = _LOOP.search(text, start)
+    if match is None or not match.group(1).strip():
+        return None
+    return match.start(1) + len(match.group(1))
 
 
 def history_window(count: int, limit: int) -> int:
