@@ -77,13 +77,13 @@ _REQUEST_VERB = (
     r"remove|delete|erase|clear|clean|fix|cook|bake|draw|solve|sort|rank|pick|choose|edit|improve|proofread|"
     r"simplify|paraphrase|shorten|expand|continue|finish|complete|analy[sz]e|estimate|"
     r"predict|debug|design|play)")
-_REQUEST = re.compile(
-    rf"^({_POLITE}{_REQUEST_VERB}\b|(i'?d like|i would like|i want|i need|i wonder|"
-    rf"let me know|i'?m curious|i'?m wondering)\b)", re.I)
+# Wishes that ask for something: "I'd like a recipe", "I wonder why …".
+_WANTING = (r"(i'?d like|i would like|i want|i need|i wonder|i'?m curious|i'?m wondering|"
+            r"let me know)")
+_REQUEST = re.compile(rf"^({_POLITE}{_REQUEST_VERB}|{_WANTING})\b", re.I)
 # Who asks is not what is asked about: "I'd like a recipe", "Can you tell me a joke".
 _ASKING = re.compile(
-    rf"^{_POLITE}((i'?d like|i would like|i want|i need|i wonder|i'?m curious|"
-    rf"i'?m wondering|let me know)( you to| to know| to hear| to learn)?|"
+    rf"^{_POLITE}({_WANTING}( you to| to know| to hear| to learn)?|"
     rf"(tell|show|give|help|teach|send|get|find|explain to) me)\b", re.I)
 # Questions about what the user told Lumara, however they are worded.
 _ABOUT_MEMORIES = re.compile(
