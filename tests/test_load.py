@@ -20,10 +20,11 @@ pytestmark = pytest.mark.live_server
 CHATS = 20
 ROUNDS = 3  # measured, after one warm-up round
 # Seconds between two chats' messages (every connection is open before the first is sent).
-# Answers take longer than this, so the queue builds up to most of the 20; and most chats
-# are accepted (their question embedded, their job queued) before the next ones are sent,
-# which gives the FIFO check many pairs whose order the server could observe.
-STAGGER_SECONDS = 0.15
+# Answers take longer than this — even a short one, or one the loop guard cuts after a
+# dozen tokens, takes ~0.1 s — so the queue builds up to most of the 20; and most chats are
+# accepted (their question embedded, their job queued, ~10 ms) before the next ones are
+# sent, which gives the FIFO check many pairs whose order the server could observe.
+STAGGER_SECONDS = 0.05
 # Enough waiting places for every chat of a round (19 wait while one is answered); the
 # default, 16, would turn the last ones away, which is the second test's subject.
 LOAD_MAX_QUEUE = 24
