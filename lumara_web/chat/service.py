@@ -98,10 +98,12 @@ class ChatService:
         started = time.perf_counter()
         conversation = self._conversation(conn, request)
         history = self._history(conn, conversation)
-        earlier = self._last_question(conn, conversation)
+        understood = understand(request.content)
+        # A follow-up ("What does she teach?") is looked up with the question before it.
+        earlier = self._last_question(conn, conversation) \
+            if refers_back(understood.text) else None
         user_message = conversation_store.add_message(conn, conversation.id, "user",
                                                       request.content)
-        understood = understand(request.content)
         try:
             answered = yield from self._answer(conn, conversation.id, history, understood,
                                                stop, started, earlier)
@@ -121,8 +123,7 @@ class ChatService:
         intent, content = understood.intent, understood.text
         hits: list[ScoredMemory] = []
         if intent in ("question", "general", "forget"):
-            # A follow-up ("What does she teach?") is looked up with the question before it.
-            query = f"{earlier} {content}" if earlier and refers_back(content) else content
+            query = f"{earlier} {content}" if earlier else content
             # A request too: "When does the plumber come?" names no one, yet a memory answers.
             hits = self.memories.recall(conn, query, self.embeddings.embed(query),
                                         k=self.settings["chat_memory_k"],

@@ -112,8 +112,7 @@ def faithful_content(statement: str, proposal: str) -> str:
     dropped = [word for key, word in said.items()
                if key not in proposed and word not in _DROPPABLE]
     names_or_numbers = [word for word in dropped if any(c.isdigit() for c in word)
-                        or re.search(rf"(?<!^)\b{re.escape(word)}\b", statement, re.I)
-                        and _is_capitalised(statement, word)]
+                        or _is_capitalised(statement, word)]
     kept = [word for word in said.values() if word not in _DROPPABLE]
     too_much = kept and len(dropped) / len(kept) > MAX_DROPPED_SHARE
     if invented or names_or_numbers or too_much:
