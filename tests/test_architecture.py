@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "lumara_web"
 
 # Modules at the top of the package that every room may use.
-BASE = {"errors", "config", "version", "access", "text"}
+BASE = {"errors", "config", "version", "access", "text", "lexicon"}
 # Each room → the rooms it may import (besides itself and BASE). Lower rooms never import
 # higher ones; imports needed only for type hints (under TYPE_CHECKING) do not count.
 MAY_IMPORT = {
