@@ -1,6 +1,6 @@
 """The words of a text, as every room reads them: one stop-word list (for keyword search,
-the pair judge's cues and extraction's grounding check), the content words of a text, and
-whether a message speaks of the user's own life."""
+the pair judge's cues and extraction's grounding check), the content words, tokens and names
+of a text, and whether a message speaks of the user's own life."""
 
 from __future__ import annotations
 
@@ -30,6 +30,30 @@ def content_words(text: str) -> set[str]:
     """Lower-case words that carry meaning: no stop words, no single letters."""
     return {word for word in _CONTENT_WORD.findall(text.lower())
             if word not in STOP_WORDS and len(word) > 1}
+
+
+_TOKEN = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm|%)?|[A-Za-z]+(?:['’][A-Za-z]+)?")
+# A sentence ends at . ! ? or ; followed by a space, except after a title ("Mr. Okafor").
+_SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)[.!?;]\s+")
+
+
+def tokens(text: str) -> list[str]:
+    """Words and numbers as written ("1,240", "15th", "Ines", "don't")."""
+    return [token.replace("’", "'") for token in _TOKEN.findall(text)]
+
+
+def names_in(*texts: str) -> set[str]:
+    """Capitalised words not at the start of a sentence, in any of the texts, lower-cased:
+    a name keeps its capital wherever it stands, so the first word counts when it is a name
+    elsewhere."""
+    found = set()
+    for text in texts:
+        for sentence in _SENTENCE_END.split(text):
+            words = tokens(sentence)
+            found |= {word.lower().removesuffix("'s") for word in words[1:]
+                      if word[:1].isupper() and word != "I"
+                      and (word.lower() not in STOP_WORDS or len(word) == 1)}
+    return found
 
 
 _PERSONAL = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll)\b", re.I)

@@ -336,6 +336,35 @@ def test_an_addition_is_never_a_contradiction(memory, addition):
     assert pair_judge.clause_contradiction(memory, addition) is None
 
 
+def test_a_word_for_a_kind_of_the_same_thing_is_the_same_subject():
+    assert pair_judge.clause_contradiction("My father Henrik lives in Aarhus.",
+                                           "My dad moved to Odense last month.")
+    assert pair_judge.clause_contradiction("My father Henrik is a retired postman who lives "
+                                           "in Aarhus.", "My dad moved to Odense last month.")
+    assert pair_judge.clause_contradiction("My father Henrik lives in Aarhus.",
+                                           "My uncle moved to Odense last month.") is None
+
+
 def test_clauses_carry_the_subject_to_the_clauses_without_one():
     assert pair_judge.clauses("My cousin Marek lives in Krakow and teaches history.") == [
         "My cousin Marek lives in Krakow", "My cousin Marek teaches history"]
+
+
+@pytest.mark.parametrize("memory, update", [
+    ("We got a black labrador called Juno in March.", "Our dog is called Nala."),
+    ("Our cat is called Pixel.", "My cat's name is Biscuit."),
+    ("My boat is named Aurora.", "Our boat is called Selkie now."),
+    ("Our border terrier Pickle was born in 2019.", "Our dog is called Biscuit now."),
+])
+def test_a_new_name_for_the_same_thing_is_an_update(memory, update):
+    assert "names" in pair_judge.clause_contradiction(memory, update)
+
+
+@pytest.mark.parametrize("memory, other", [
+    ("We got a black labrador called Juno in March.", "Our cat is called Nala."),
+    ("Our cat is called Pixel.", "My sister's cat is called Mimi."),
+    ("We got a black labrador called Juno in March.", "Our new puppy is called Bo."),
+    ("Our cat is called Pixel.", "Our cat is called Pixel."),
+])
+def test_other_things_and_second_ones_are_no_renaming(memory, other):
+    assert pair_judge.renaming(memory, other) is None

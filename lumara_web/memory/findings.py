@@ -55,8 +55,10 @@ def find_related(conn: Any, vector: np.ndarray, content: str, *, thresholds: Thr
     floor = min(contradiction_threshold, thresholds.reworded_duplicate,
                 thresholds.contradiction_cue)
     # Three bands' worth (duplicates, cued contradictions, the contradiction band), plus one
-    # in case the excluded memory is among them.
-    hits = retrieval.search(conn, vector, k=3 * limit + 1, threshold=floor, index=index)
+    # in case the excluded memory is among them. The nearest below the floor too: an update
+    # can be far in meaning ("Our dog is called Biscuit now" / "Our border terrier Pickle
+    # was born in 2019": 0.32), and there only an update of the same subject counts.
+    hits = retrieval.search(conn, vector, k=3 * limit + 1, threshold=-1.0, index=index)
     # Memories sharing its distinctive words too, however far their meaning: "Our cat is
     # called Biscuit" updates "Our cat is called Pixel" (their cosine is below the floor);
     # the classifier keeps only the ones its cues call contradictions.

@@ -33,9 +33,9 @@ contradiction_model_judge setting), and POST /api/memories never waits on a mode
 Contradictions that need knowledge of the world ("I am a vegan." / "I eat eggs every
 morning.") are still missed: the cues see words only.
 
-No antonym library is used: WordNet comes to Python only as a separate data download
-(nltk, wn), which an offline install cannot fetch at run time; the list below holds
-general opposites only. Stemming is snowballstemmer's English (Porter 2) stemmer.
+The opposites below are a short general list. What is a kind of what (a labrador is a dog)
+comes from WordNet (lumara_web.lexicon), for renamings: "Our dog is called Nala" updates "We
+got a black labrador called Juno". Stemming is snowballstemmer's English (Porter 2) stemmer.
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ from typing import Callable
 
 import snowballstemmer
 
+from .. import lexicon
 from ..inference.engine import Engine, GenerationRequest
 from ..inference.few_shot import FewShotPrompt
-from ..text import STOP_WORDS
+from ..text import STOP_WORDS, names_in, tokens
 
 LABELS = ("duplicate", "contradiction", "related", "unrelated")
 
@@ -157,7 +158,6 @@ _SIDES = frozenset("north south east west northern southern eastern western".spl
 # differ by the name).
 _TITLES = frozenset("mr mrs ms miss dr prof".split())
 
-_TOKEN = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm|%)?|[A-Za-z]+(?:['’][A-Za-z]+)?")
 
 _stemmer = snowballstemmer.stemmer("english")
 
@@ -170,10 +170,6 @@ def stem(word: str) -> str:
 _OPPOSITE_STEMS = tuple((stem(left), stem(right)) for left, right in _OPPOSITES)
 _LIKING_STEMS = frozenset(stem(word) for word in _LIKING)
 _DISLIKING_STEMS = frozenset(stem(word) for word in _DISLIKING)
-
-
-def tokens(text: str) -> list[str]:
-    return [token.replace("’", "'") for token in _TOKEN.findall(text)]
 
 
 def _value(token: str, position: int, names: set[str]) -> tuple[str, str] | None:
@@ -251,22 +247,6 @@ def read(text: str, names: set[str]) -> Reading:
                    tuple(polarity_words), frozenset(stems), tuple(sequence))
 
 
-def _names(*texts: str) -> set[str]:
-    """Capitalised words not at the start of a sentence, in either text: a name keeps its
-    capital wherever it stands, so the first word counts when it is a name elsewhere."""
-    found = set()
-    for text in texts:
-        for sentence in _SENTENCE_END.split(text):
-            words = tokens(sentence)
-            found |= {word.lower() for word in words[1:] if word[:1].isupper() and word != "I"
-                      and (word.lower() not in STOP_WORDS or len(word) == 1)}
-    return found
-
-
-# A sentence ends at . ! ? or ; followed by a space, except after a title ("Mr. Okafor").
-_SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)[.!?;]\s+")
-
-
 def overlap(left: frozenset[str], right: frozenset[str]) -> float:
     """Shared share of the smaller set (1.0: one set holds the other)."""
     if not left or not right:
@@ -304,7 +284,7 @@ class Cues:
 
 
 def cues(a: str, b: str) -> Cues:
-    names = _names(a, b)
+    names = names_in(a, b)
     left, right = read(a, names), read(b, names)
     shared_frame = overlap(left.frame, right.frame)
     same_values = bool(left.values) and left.values == right.values
@@ -430,7 +410,7 @@ _NOW = re.compile(r"\b(now|these days|nowadays|currently|at the moment|anymore|a
                   r"recently|lately|(last|this) (week|month|year|spring|summer|autumn|fall|"
                   r"winter)|an? (week|month|year) ago|\w+ (days|weeks|months|years) ago)\b"
                   r"[,]?\s*", re.I)
-_CLAUSE_BREAK = re.compile(r";\s*|,\s+(?:and\s+)?|\s+and\s+(?=[a-z]+(?:s|ed)\b)")
+_CLAUSE_BREAK = re.compile(r";\s*|,\s+(?:and\s+)?|\s+(?:and|who)\s+(?=[a-z]+(?:s|ed)\b)")
 _VERB = re.compile(r"\b(is|are|was|were|has|have|had|[a-z]+s|[a-z]+ed)\b")
 
 
@@ -456,9 +436,62 @@ def clause_contradiction(a: str, b: str) -> str | None:
         return None
     for one in clauses(a):
         for other in clauses(b):
-            found = cues(one, other).contradiction
+            found = cues(one, _in_words_of(one, other)).contradiction
             if found:
                 return found
+    return renaming(a, b)
+
+
+def _in_words_of(one: str, other: str) -> str:
+    """`other` with each word that names a kind of a word of `one` put as `one` says it:
+    "My dad lives in Odense" against "My father Henrik lives in Aarhus" reads "My father
+    lives in Odense"."""
+    theirs = [word for word in tokens(one) if word.islower() and word not in STOP_WORDS]
+
+    def put(match: re.Match) -> str:
+        word = match.group(0)
+        if not word.islower() or word in STOP_WORDS or word in theirs:
+            return word
+        return next((kind for kind in theirs if lexicon.is_a(word, kind)), word)
+
+    return re.sub(r"[A-Za-z]+", put, other)
+
+
+# What something of the user's is called: "our dog is called Nala", "a black labrador
+# called Juno", "my cat's name is Pixel". Someone else's ("my sister's cat") is theirs.
+_NAMING = re.compile(r"(?<!')\b([a-z]+)(?:'s name is| (?:is |was )?(?:called|named)) "
+                     r"([A-Z][\w-]*)")
+# An animal of the user's named beside its kind: "our border terrier Pickle".
+_PET_NAMED = re.compile(r"\b(?:[Mm]y|[Oo]ur)\s+(?:[a-z]+\s+){0,2}?([a-z]+)\s+([A-Z][\w-]*)")
+_SOMEONE_ELSES = re.compile(r"\b\w+'s\s+(?:\w+\s+)?$")
+_ANOTHER_ONE = re.compile(r"\b(second|other|new)\b", re.I)
+
+
+def namings(text: str) -> list[tuple[str, str]]:
+    """(thing, name) for each thing of the user's that `text` names."""
+    found = []
+    for match in _NAMING.finditer(text):
+        if not _SOMEONE_ELSES.search(text[:match.start(1)]):
+            found.append((match.group(1), match.group(2)))
+    for match in _PET_NAMED.finditer(text):
+        thing = match.group(1)
+        if lexicon.is_a(thing, "animal"):
+            found.append((thing, match.group(2)))
+    return found
+
+
+def renaming(a: str, b: str) -> str | None:
+    """Why `a` and `b` give one thing of the user's two names (the same word, or one a kind
+    of the other: "labrador" and "dog"), or None. A second one ("our new puppy is called
+    Bo") is no renaming."""
+    if _ANOTHER_ONE.search(a) or _ANOTHER_ONE.search(b):
+        return None
+    for thing, name in namings(a):
+        for other_thing, other_name in namings(b):
+            same_thing = stem(thing) == stem(other_thing) or lexicon.is_a(
+                thing, other_thing) or lexicon.is_a(other_thing, thing)
+            if same_thing and name.lower() != other_name.lower():
+                return f"Different names for the {other_thing}: {name} vs {other_name}."
     return None
 
 
