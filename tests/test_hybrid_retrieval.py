@@ -90,6 +90,17 @@ def test_keyword_hits_below_the_threshold_are_never_returned(conn, collection):
     assert all(hit.similarity >= 0.5 for hit in hits)
 
 
+def test_a_memory_holding_a_name_the_question_names_has_a_lower_floor(conn):
+    ines = add(conn, "My cousin Ines lives in Valencia and teaches chemistry.", 0.34, 1)
+    add(conn, "The chemistry set is in the attic.", 0.34, 2)  # a shared word, not a name
+    add(conn, "Ines painted the fence.", 0.2, 3)  # the name, but far in meaning
+    hits = retrieval.hybrid_search(conn, "What subject does Ines teach in chemistry?", QUERY,
+                                   k=5, threshold=0.35)
+    assert ids(hits) == [ines.id]
+    assert retrieval.hybrid_search(conn, "what chemistry subject does she teach", QUERY,
+                                   k=5, threshold=0.35) == []
+
+
 def test_nothing_above_the_threshold_means_nothing_found(conn):
     add(conn, "The penicillin allergy card is in my wallet.", 0.10, 1)
     assert retrieval.hybrid_search(conn, "penicillin card wallet", QUERY, k=5,
@@ -113,7 +124,9 @@ def test_reciprocal_rank_fusion_scores():
 # Bag-of-words fake vectors: "When is the dinner?" shares three of the question's five words
 # (cosine ≈ 0.6); the Zorblat memory shares only the rare word (cosine ≈ 0.15), so by
 # meaning alone the dinner wins the single slot, and by words the Zorblat memory does.
-QUESTION = "When is the Zorblat meeting?"
+# (Written lower-case: a question naming someone a memory names is answered from those
+# memories alone, test_chat.py; here only the retrieval is tested.)
+QUESTION = "When is the zorblat meeting?"
 NEAR_BY_MEANING = "When is the dinner?"
 NEAR_BY_WORD = "Zorblat moved to Oslo last year with friends."
 

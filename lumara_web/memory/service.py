@@ -132,6 +132,10 @@ class MemoryService:
             raise self._not_found(memory_id)
         return memory
 
+    def names_known(self, conn: Any, names: set[str]) -> bool:
+        """Does a memory hold one of `names` (lower-case) as a word?"""
+        return bool(retrieval.holding_names(conn, names, limit=1))
+
     def count(self, conn: Any) -> int:
         """Memories stored (the trash not included)."""
         return store.count_memories(conn)

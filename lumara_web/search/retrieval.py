@@ -8,10 +8,12 @@ a cosine and a BM25 score (which live on unrelated scales and shift with the col
 and a memory ranked well by both beats one ranked first by only one.
 
 The threshold rule: a memory is returned only if its cosine similarity to the query is at
-least `threshold`, whichever ranking found it (a keyword-only hit's cosine is computed from
-its stored vector). Keywords can reorder the relevant memories and bring in one the vector
-top-k missed, but never an unrelated memory that happens to share a word: when nothing
-reaches the threshold, the chat still says it has no memory of it.
+least `threshold` (a keyword-only hit's cosine is computed from its stored vector), or, when
+it holds a name the query names, at least `threshold` − NAME_SLACK: "What subject does Ines
+teach?" is 0.34 from "My cousin Ines lives in Valencia and teaches chemistry". Keywords can
+reorder the relevant memories and bring in one the vector top-k missed, but not an unrelated
+memory that happens to share a word: when nothing is near enough, the chat still says it has
+no memory of it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from ..storage import store
 from ..storage.store import ScoredMemory
+from ..text import content_words, names_in
 from . import keyword_index
 from .vector_index import VectorIndex
 
@@ -37,6 +40,10 @@ KEYWORD_WEIGHT = 1.0
 # Cosine at which the query is the memory's own text, give or take a word or punctuation
 # (MiniLM: rewordings of one fact score 0.64–0.95, a copy with one number changed ~0.87).
 QUOTED_SIMILARITY = 0.95
+# How much lower the cosine floor is for a memory that holds a name the query names (a
+# person's name is what a question about them shares with their memory; the rest of the
+# words may differ: "What subject does Ines teach?" / "… Ines … teaches chemistry").
+NAME_SLACK = 0.1
 
 
 def search(conn: Any, query_vector: np.ndarray, *, k: int, threshold: float,
@@ -69,10 +76,13 @@ def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
     similarity.update(_similarities(
         conn, query_vector, [memory_id for memory_id in keyword_ids
                              if memory_id not in similarity], index))
+    named = _naming(conn, names_in(text), [memory_id for memory_id in keyword_ids
+                                 if threshold - NAME_SLACK <= similarity.get(
+                                     memory_id, -np.inf) < threshold])
     rankings = [
         ([memory_id for memory_id, cosine in nearest if cosine >= threshold], 1.0),
-        ([memory_id for memory_id in keyword_ids
-          if similarity.get(memory_id, -np.inf) >= threshold], keyword_weight),
+        ([memory_id for memory_id in keyword_ids if similarity.get(memory_id, -np.inf) >=
+          threshold - (NAME_SLACK if memory_id in named else 0.0)], keyword_weight),
     ]
     fused = reciprocal_rank_fusion(rankings)
     # A memory quoted (nearly) word for word comes first: rank fusion weighs ranks, not
@@ -82,6 +92,22 @@ def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
     best = sorted(fused, key=lambda memory_id: (similarity[memory_id] < QUOTED_SIMILARITY,
                                                 -fused[memory_id], -similarity[memory_id]))
     return _scored(conn, [(memory_id, similarity[memory_id]) for memory_id in best[:k]])
+
+
+def _naming(conn: Any, names: set[str], ids: list[int]) -> set[int]:
+    """The memories of `ids` that hold one of `names` (lower-case) as a word."""
+    if not names or not ids:
+        return set()
+    return {memory_id for memory_id, memory in store.memories_by_id(conn, ids).items()
+            if names & content_words(memory.content)}
+
+
+def holding_names(conn: Any, names: set[str], *, limit: int) -> list[int]:
+    """Up to `limit` memories holding one of `names` as a word (the keyword index finds
+    candidates; its stemmer would also match "ines" to "in", so the words are checked)."""
+    ids = [memory_id for memory_id, _ in keyword_index.search(
+        conn, " ".join(sorted(names)), limit=max(limit, FUSION_CANDIDATES))]
+    return sorted(_naming(conn, names, ids))[:limit]
 
 
 def keyword_search(conn: Any, text: str, query_vector: np.ndarray, *, limit: int,
