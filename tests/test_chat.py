@@ -145,17 +145,52 @@ def test_memories_of_something_else_do_not_answer_a_personal_question(
     assert chat_requests(engine) == []
 
 
-def test_an_answer_naming_what_no_memory_holds_becomes_the_honest_reply(
+def test_an_answer_naming_what_no_memory_holds_gives_way_to_the_memory(
         services, chat, conn, engine):
     pixel = remember(services, conn, "Our cat is called Pixel.")
     engine.enqueue("Your cat is called Max.")  # a name the memory does not hold
     events = turn(chat, conn, "What is our cat called?")
     assert one(events, "memories")["items"][0]["id"] == pixel.id
     done = one(events, "done")
-    honest = prompts.no_memory_reply("cat")
-    assert "Max" not in done["html"] and "have a memory" in done["html"]
+    assert done["text"] == prompts.memory_reply(pixel.content)
+    assert "Max" not in done["html"] and "your cat is called Pixel" in done["html"]
     [_, stored] = conversation_store.list_messages(conn, done["conversation_id"])
-    assert stored.content == honest  # what the conversation keeps, and replays
+    assert stored.content == done["text"]  # what the conversation keeps, and replays
+
+
+@pytest.mark.parametrize("said, expected", [
+    ("Your left ankle did you sprain?", "memory"),  # a word of its own
+    ("Your ankle did you sprain.", "memory"),  # nothing from the memory
+    ("You sprained your right ankle.", "model"),
+])
+def test_an_unfaithful_answer_gives_way_to_the_memory(services, chat, conn, engine, said,
+                                                      expected):
+    ankle = remember(services, conn, "Two years ago I sprained my right ankle playing football.")
+    engine.enqueue(said)
+    done = one(turn(chat, conn, "Which ankle did I sprain playing football?"), "done")
+    assert done["text"] == (said if expected == "model" else prompts.memory_reply(ankle.content))
+
+
+def test_a_memory_about_the_subject_without_what_was_asked_is_only_the_closest(
+        services, chat, conn, engine):
+    dentist = remember(services, conn, "My dentist is Dr Ahmed Farouk at the Elm Street "
+                                       "practice.")
+    engine.enqueue("Your dentist's phone number is 0161 496 0000.")
+    done = one(turn(chat, conn, "What is my dentist's phone number?"), "done")
+    assert done["text"] == prompts.closest_memory_reply(dentist.content)
+    assert "0161" not in done["text"] and done["text"].startswith("I don't have a memory")
+
+
+def test_a_question_about_someone_the_memories_name_is_answered_from_them(
+        services, chat, conn, engine):
+    """No "my" in it, yet only the memories can answer: an unknown detail is not guessed."""
+    remember(services, conn, "My sister Dorota works as a paediatric nurse in Leeds.")
+    remember(services, conn, "My daughter Liv plays the trumpet.")
+    engine.enqueue("Her birthday is on 20 May.")
+    events = turn(chat, conn, "When is Dorota's birthday?")
+    assert all("Dorota" in item["content"] for item in one(events, "memories")["items"])
+    assert "20 May" not in one(events, "done")["text"]
+    assert one(events, "done")["text"].startswith("I don't have a memory")
 
 
 def test_a_grounded_answer_is_kept(services, chat, conn, engine):

@@ -128,6 +128,25 @@ def no_memory_reply(subject: str | None = None) -> str:
     return f"I don't have a memory about your {subject} yet. If you tell me, I'll remember it."
 
 
+def _quoted_memory(memory: str) -> str:
+    text = " ".join(memory.split()).rstrip(" .!")
+    if len(text) > MAX_MEMORY_CHARS_IN_PROMPT:
+        text = text[:MAX_MEMORY_CHARS_IN_PROMPT].rsplit(" ", 1)[0] + " …"
+    return to_second_person(text) + "."
+
+
+def memory_reply(memory: str) -> str:
+    """A personal answer in the memory's own words, when the model's words cannot be
+    trusted: "Here is what I remember: you sprained your right ankle …"."""
+    return f"Here is what I remember: {_quoted_memory(memory)}"
+
+
+def closest_memory_reply(memory: str) -> str:
+    """The honest reply when no memory says what was asked, but one is about it."""
+    return (f"I don't have a memory that says that. The closest I have: "
+            f"{_quoted_memory(memory)}")
+
+
 def forget_reply(target: str, found: int) -> str:
     """The reply to a request to forget: nothing is deleted until the user picks what."""
     if not found:

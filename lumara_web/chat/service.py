@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from .. import lexicon
 from ..errors import LumaraError, NotFound, ValidationError
 from ..inference.embeddings import EmbeddingService
 from ..inference.engine import Engine, GenerationRequest, Job
-from ..memory import validation
+from ..memory import pair_judge, validation
 from ..memory.extraction import MemoryExtractor
-from ..memory import pair_judge
 from ..memory.findings import pair_thresholds
 from ..memory.pair_judge import ContradictionJudge, PairVerdict
 from ..memory.service import MemoryService
@@ -30,6 +30,7 @@ from ..memory.validation import NewMemory
 from ..observability.perf import PerfMonitor
 from ..storage import conversation_store, review_store
 from ..storage.store import ScoredMemory
+from ..text import content_words, names_in
 from . import grounding, prompts
 from .rendering import render_markdown
 from .understanding import Understanding, refers_back, understand
@@ -122,13 +123,21 @@ class ChatService:
         """Events from the receipt to 'done'; returns whether the answer completed."""
         intent, content = understood.intent, understood.text
         hits: list[ScoredMemory] = []
+        query = f"{earlier} {content}" if earlier else content
         if intent in ("question", "general", "forget"):
-            query = f"{earlier} {content}" if earlier else content
             # A request too: "When does the plumber come?" names no one, yet a memory answers.
             hits = self.memories.recall(conn, query, self.embeddings.embed(query),
                                         k=self.settings["chat_memory_k"],
                                         threshold=self.settings["chat_memory_threshold"])
-        subject = grounding.asked_about(content) if understood.needs_memory else None
+        personal = understood.needs_memory
+        if intent in ("question", "general"):
+            # "What does Dorota do for a living?" is about the user's life when a memory
+            # names Dorota (a place, "Paris", is anyone's): answered from those memories.
+            people = {name for name in names_in(query) if not lexicon.is_a(name, "location")}
+            named = [hit for hit in hits if people & content_words(hit.memory.content)]
+            if named or people and self.memories.names_known(conn, people):
+                personal, hits = True, named
+        subject = grounding.asked_about(query) if personal else None
         if subject and not any(grounding.mentions(hit.memory.content, subject) for hit in hits):
             hits = []  # memories of something else: "my dog" is not answered by the cat
         if intent == "forget":
@@ -137,14 +146,14 @@ class ChatService:
                    "items": [hit.memory.to_dict() for hit in hits]}
             reply = prompts.forget_reply(content, len(hits))
             hits = []  # offered, not used: the reply rests on no memory
-        elif intent == "question" and understood.needs_memory and not hits:
+        elif intent in ("question", "general") and personal and not hits:
             reply = prompts.no_memory_reply(subject)
         else:
             reply = self._templated_reply(understood)
         receipt = [receipt_item(hit) for hit in hits]
 
         job: Job | None = None
-        if intent == "general" or (intent == "question" and (hits or not understood.needs_memory)):
+        if intent in ("question", "general") and (hits or not personal):
             job = self.engine.submit(GenerationRequest(
                 prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
                 max_tokens=self.settings["answer_max_tokens"], purpose="chat",
@@ -179,12 +188,16 @@ class ChatService:
                                                  code="generation_failed")
         if stop.is_set() and status == "complete" and not looping:
             status = "stopped"
-        if job is not None and status == "complete" and understood.needs_memory and \
-                grounding.unsupported_details(text, [content] + [item["content"]
-                                                                 for item in receipt]):
-            # A name, number or date the memories do not hold: say so rather than guess.
+        memories = [item["content"] for item in receipt]
+        if job is not None and status == "complete" and personal:
             # ('done' carries the reply that replaces what streamed.)
-            text = prompts.no_memory_reply(subject)
+            text = self._grounded(text, query, content, memories, subject, looping)
+        elif job is not None and status == "complete" and intent == "question" and \
+                memories and grounding.covers(memories[0], query) and \
+                (looping or grounding.adds_nothing(text, query, memories)):
+            # "How do I feed the sourdough starter?": a memory holds the answer the model
+            # did not give.
+            text = prompts.memory_reply(memories[0])
         stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
         if job is not None and status == "complete":
             self._record(stats)
@@ -195,8 +208,27 @@ class ChatService:
                    "conversation_id": conversation_id}
             return False
         yield {"type": "done", "message_id": answer.id, "conversation_id": conversation_id,
-               "status": status, "stats": stats, "html": render_markdown(text)}
+               "status": status, "stats": stats, "text": text,
+               "html": render_markdown(text)}
         return status == "complete"
+
+    @staticmethod
+    def _grounded(answer: str, question: str, asked: str, memories: list[str],
+                  subject: str | None, looping: bool) -> str:
+        """The model's answer to a personal question (`asked`, looked up as `question`), or
+        what replaces it when it cannot be trusted (a name, number or date no memory holds,
+        a word of its own, nothing from the memories, not what was asked, a loop): the
+        memory itself when it holds what was asked for; else, said to be the closest, one
+        about the same thing; else the honest "no memory" reply."""
+        fault = "loop" if looping else grounding.answer_fault(answer, question, memories,
+                                                                asked)
+        if fault is None:
+            return answer
+        if grounding.answers(memories[0], question, subject):
+            return prompts.memory_reply(memories[0])
+        if grounding.related(memories[0], question, subject):
+            return prompts.closest_memory_reply(memories[0])
+        return prompts.no_memory_reply(subject)
 
     @staticmethod
     def _last_question(conn: Any, conversation: conversation_store.Conversation) -> str | None:
