@@ -222,6 +222,15 @@ class Turn:
 
     @property
     def answer(self) -> str:
+        """The answer that stands: 'done' carries it when it replaced what streamed."""
+        done = next((event for event in self.events if event["type"] == "done"), None)
+        if done is not None and "text" in done:
+            return done["text"]
+        return self.streamed
+
+    @property
+    def streamed(self) -> str:
+        """What the tokens said, before any check replaced it."""
         return "".join(event["text"] for event in self.events if event["type"] == "token")
 
     @property
@@ -309,6 +318,8 @@ def judge_row(row: Row, turn: Turn, ids: dict[str, int], names: dict[int, str]) 
     checks: dict[str, bool | None] = {}
     happened = [f"answer {_quote(answer)}" if answer else "no answer",
                 f"receipt [{receipt}]"]
+    if turn.streamed and turn.streamed != answer:
+        happened.insert(1, f"replacing the model's {_quote(turn.streamed)}")
     if row.kind in ("question", "followup"):
         checks["answer"] = _holds_any(answer, fields["answer_any"])
         checks["receipt"] = any(ids[gold] in turn.receipt for gold in fields["gold"])

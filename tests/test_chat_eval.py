@@ -26,14 +26,15 @@ ANA = "Where does my sister Ana live?"
 # Line numbers follow MEMORIES (lines 1-3); each kind twice: one met, one missed.
 ROWS = [
     {"kind": "question", "q": ANA, "gold": ["m1"], "answer_any": ["lisbon"]},  # 4
-    {"kind": "question", "q": ANA, "gold": ["m2"], "answer_any": ["lisbon"]},  # 5
+    # Mislabelled: the chat answers from m1, and its invented "Porto" gives way to m1.
+    {"kind": "question", "q": ANA, "gold": ["m2"], "answer_any": ["porto"]},  # 5
     {"kind": "unanswerable", "q": "Which cat food do we buy?", "must_not": ["juno"]},  # 6
     {"kind": "unanswerable", "q": "Where does my sister Ana work?",
      "must_not": ["lisbon"]},  # 7
     {"kind": "followup", "turns": ["Tell me about my sister Ana.", ANA], "gold": ["m1"],
      "answer_any": ["lisbon"]},  # 8
     {"kind": "followup", "turns": ["Tell me about my sister Ana.", ANA], "gold": ["m1"],
-     "answer_any": ["lisbon"]},  # 9
+     "answer_any": ["porto"]},  # 9
     {"kind": "general", "q": "What is the capital of France?", "answer_any": ["paris"]},  # 10
     {"kind": "general", "q": "What is the capital of Spain?", "answer_any": ["madrid"]},  # 11
     {"kind": "statement", "say": "I always back up my laptop every Sunday night.",
@@ -104,8 +105,9 @@ def test_the_misses_say_what_was_said_and_what_happened(result):
     assert "| Answer correctness (the answer holds one of answer_any) | 0.50 | 1 of 2 |" in section
     lines = {line.split(" ")[2]: line for line in section.splitlines()
              if line.startswith("- line ")}
-    assert "“Where does my sister Ana live?” — answer “She lives in Porto.”; receipt [m1]" \
-        in lines["5"]
+    assert ("“Where does my sister Ana live?” — answer “Here is what I remember: your sister "
+            "Ana lives in Lisbon.”; replacing the model's “She lives in Porto.”; receipt [m1]"
+            in lines["5"])
     assert "“She works in Lisbon.”" in lines["7"]
     assert "“Tell me about my sister Ana.” → “Where does my sister Ana live?”" in lines["9"]
     assert "answered by the model" in lines["11"]
