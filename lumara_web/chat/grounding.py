@@ -65,6 +65,11 @@ def mentions(text: str, thing: str) -> bool:
     return any(lexicon.is_a(word, thing) for word in candidates)
 
 
+def _stems(text: str) -> set[str]:
+    """The stems of `text`'s content words: "sprained" and "sprain" are one word here."""
+    return {stem(word) for word in content_words(text)}
+
+
 # Words an answer may add to what its memories say: how it is said, not what.
 _ANSWER_WORDS = frozenset("""
 yes no not sorry remember remembered memory memories know known told said say says
@@ -75,7 +80,7 @@ mentioned according note noted seems seem appears recall saved
 def invented_words(answer: str, sources: Sequence[str]) -> list[str]:
     """The content words of `answer` that none of `sources` (the question and the memories)
     holds, in any form of the word."""
-    known = {stem(word) for source in sources for word in content_words(source)}
+    known = set().union(*map(_stems, sources))
     return sorted(word for word in content_words(answer)
                   if stem(word) not in known and word not in _ANSWER_WORDS
                   and not word.isdigit() and len(word) > 2)
@@ -84,9 +89,9 @@ def invented_words(answer: str, sources: Sequence[str]) -> list[str]:
 def adds_nothing(answer: str, question: str, memories: Sequence[str]) -> bool:
     """Does `answer` only repeat the question ("Your sourdough starter is feeding your
     sourdough"), saying no word of its memories that the question did not?"""
-    asked = {stem(word) for word in content_words(question)}
-    remembered = {stem(word) for memory in memories for word in content_words(memory)}
-    said = {stem(word) for word in content_words(answer)}
+    asked = _stems(question)
+    remembered = set().union(*map(_stems, memories))
+    said = _stems(answer)
     return not (said & remembered) - asked
 
 
@@ -126,8 +131,8 @@ def answers(memory: str, question: str, subject: str | None) -> bool:
                    for word in wanted)
     if subject and mentions(memory, subject) or names_in(question) & content_words(memory):
         return True
-    asked = {stem(word) for word in content_words(question)}
-    shared = asked & {stem(word) for word in content_words(memory)}
+    asked = _stems(question)
+    shared = asked & _stems(memory)
     return bool(shared) and 2 * len(shared) >= len(asked)
 
 
@@ -135,8 +140,8 @@ def related(memory: str, question: str, subject: str | None) -> bool:
     """Is `memory` about the question's subject, or does it share a word with it?"""
     if subject and mentions(memory, subject):
         return True
-    asked = {stem(word) for word in content_words(question)}
-    return bool(asked & {stem(word) for word in content_words(memory)})
+    asked = _stems(question)
+    return bool(asked & _stems(memory))
 
 
 def unsupported_details(answer: str, sources: Sequence[str]) -> list[str]:
@@ -167,8 +172,8 @@ def covers(memory: str, question: str) -> bool:
     two at least)? "I feed the sourdough starter twice a day …" covers "How do I feed the
     sourdough starter?"; "My flat is on the third floor" does not cover "How do I fix a flat
     tyre?"."""
-    asked = {stem(word) for word in content_words(question)}
-    shared = asked & {stem(word) for word in content_words(memory)}
+    asked = _stems(question)
+    shared = asked & _stems(memory)
     return len(shared) >= 2 and 2 * len(shared) >= len(asked)
 
 
