@@ -43,3 +43,49 @@ def test_files_with_either_line_end_read_the_same(tmp_path):
         (tmp_path / name).write_bytes((folder / name).read_bytes().replace(b"\r\n", b"\n"))
     unix = lexicon.WordNet(tmp_path)
     assert unix.is_a("labrador", "dog") and not unix.is_a("cat", "dog")
+    # Only the noun files: nouns still match, the other parts of speech are left out.
+    assert unix.synonyms("cilantro", "coriander") and not unix.synonyms("began", "started")
+    assert not unix.is_past_tense("lived")
+
+
+@pytest.mark.parametrize("word, other", [
+    ("cilantro", "coriander"),  # one noun synset
+    ("son", "boy"),  # the boy's usual senses include a son
+    ("apartment", "flat"),  # the apartment's first sense is one of the flat's
+    ("began", "started"),  # verbs, an irregular form
+    ("myopic", "nearsighted"),  # adjectives of one synset
+    ("loud", "noisy"),  # adjectives WordNet cross-references
+    ("colour", "color"),  # spellings
+    ("chit-chat", "small_talk"),  # a compound
+])
+def test_words_that_share_their_usual_sense_are_synonyms(word, other):
+    assert lexicon.synonyms(word, other) and lexicon.synonyms(other, word)
+
+
+@pytest.mark.parametrize("word, other", [
+    ("cat", "dog"), ("hate", "love"), ("early", "late"), ("quiet", "loud"), ("bank", "river"),
+])
+def test_other_words_are_not_synonyms(word, other):
+    assert not lexicon.synonyms(word, other)
+
+
+def test_a_part_of_a_place_is_in_it_and_a_rare_sense_counts_only_when_asked():
+    assert lexicon.is_in("Vietnam", "Asia") and lexicon.is_in("Kenya", "Africa")
+    assert not lexicon.is_in("Asia", "Vietnam") and not lexicon.is_a("Vietnam", "Asia")
+    assert lexicon.is_in("wine", "alcohol", usually=True)
+    assert not lexicon.is_in("levothyroxine", "medication")  # WordNet does not know it
+    assert lexicon.is_a("brother", "person", usually=True)
+    assert lexicon.is_a("glass", "person") and not lexicon.is_a("glass", "person", usually=True)
+
+
+@pytest.mark.parametrize("word, past", [
+    ("lived", True), ("began", True), ("ate", True),
+    ("live", False), ("living", False), ("lives", False), ("am", False), ("table", False),
+])
+def test_past_forms_of_verbs(word, past):
+    assert lexicon.is_past_tense(word) is past
+
+
+def test_compounds_of_any_part_of_speech_are_known():
+    assert lexicon.knows_any("small_talk") and lexicon.knows_any("nearsighted")
+    assert not lexicon.knows_any("sister_ana")
