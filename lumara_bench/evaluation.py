@@ -269,8 +269,9 @@ def distractor_memories(count: int, seed: int = DISTRACTOR_SEED,
 Variant = Callable[[MemoryService, Any, str, np.ndarray], list[ScoredMemory]]
 
 
-def _product(hybrid: bool) -> Variant:
-    """MemoryService.recall exactly as the chat calls it, with hybrid_retrieval set."""
+def _product(hybrid: bool, judged: bool = True) -> Variant:
+    """MemoryService.recall exactly as the chat calls it, with hybrid_retrieval set
+    (`judged` False: without the relevance score, the cosine threshold alone)."""
     def recall(service: MemoryService, conn: Any, text: str,
                vector: np.ndarray) -> list[ScoredMemory]:
         settings = service.settings
@@ -278,7 +279,7 @@ def _product(hybrid: bool) -> Variant:
         settings["hybrid_retrieval"] = hybrid
         try:
             return service.recall(conn, text, vector, k=settings["chat_memory_k"],
-                                  threshold=settings["chat_memory_threshold"])
+                                  threshold=settings["chat_memory_threshold"], judged=judged)
         finally:
             settings["hybrid_retrieval"] = previous
     return recall
@@ -299,7 +300,8 @@ def _hybrid(**options: Any) -> Variant:
 # name → retrieval; the first two are the product's two settings.
 VARIANTS: dict[str, Variant] = {
     "vector only (hybrid_retrieval off)": _product(False),
-    "hybrid: RRF, equal weights (default)": _product(True),
+    "hybrid: RRF, names, relevance score (default)": _product(True),
+    "hybrid: RRF, names, cosine threshold only": _product(True, judged=False),
     "hybrid: RRF, every word (also words many memories share)": _hybrid(
         distinctive_words=False),
     "hybrid: RRF, keyword weight 0.5": _hybrid(keyword_weight=0.5),
@@ -491,13 +493,15 @@ def evaluate_dirs(dirs: list[Path], *, embedder: Any, settings: Mapping[str, Any
             intents = intent_eval.run(intent_files)
             figures["intents"][str(directory)] = intents
             sections.append(intent_eval.markdown(intents))
-        if retrieval_files:
-            log(f"retrieval evaluation: {', '.join(map(str, retrieval_files))}")
-            result = run(retrieval_files, embedder=embedder, settings=settings,
+        # Each retrieval file is a set of its own: a dev set and the one kept unseen while
+        # tuning are reported apart.
+        for path in retrieval_files:
+            log(f"retrieval evaluation: {path}")
+            result = run([path], embedder=embedder, settings=settings,
                          distractors=distractors, log=log)
-            figures["retrieval"][str(directory)] = result
-            sections.append(markdown(result, ", ".join(f"`{path}`"
-                                                       for path in retrieval_files)))
+            figures["retrieval"][str(path) if len(retrieval_files) > 1 else
+                                 str(directory)] = result
+            sections.append(markdown(result, f"`{path}`"))
         if pair_files:
             log(f"pairs evaluation: {', '.join(map(str, pair_files))}")
             try:

@@ -165,6 +165,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chat_memory_k", 5, "Memories put into the prompt for each message.", _positive_int),
     Setting("chat_memory_threshold", 0.35,
             "Lowest similarity a memory needs to be used in an answer.", _fraction),
+    Setting("chat_memory_relevance", 0.6,
+            "Lowest relevance a memory needs to be used in an answer: its similarity, how far "
+            "it stands above the question's other near memories, and the words and names it "
+            "shares with the question (search/relevance.py).", _fraction),
     Setting("hybrid_retrieval", True,
             "Chat and search rank memories by meaning and by shared words (FTS5 keywords, "
             "fused by reciprocal rank); no: by meaning only. A memory must reach the "

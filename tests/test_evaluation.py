@@ -170,7 +170,7 @@ def test_bench_eval_end_to_end_keeps_the_rest_of_the_file(tmp_path):
     text = output.read_text()
     assert text.startswith("# Benchmarks\n\n## The promised table\n\nspeed figures\n")
     assert "## Answer quality" in text and "### Retrieval:" in text
-    assert "| hybrid: RRF, equal weights (default) | 100 |" in text
+    assert "| hybrid: RRF, names, relevance score (default) | 100 |" in text
     assert "### Pairs:" in text
     recorded = json.loads((tmp_path / "benchmarks.json").read_text())
     assert recorded["rows"] == [{"key": "search"}]  # the speed figures stay

@@ -133,7 +133,8 @@ NEAR_BY_WORD = "Zorblat moved to Oslo last year with friends."
 
 def app_with(make_app, engine, hybrid: bool):
     app = make_app(engine=engine, hybrid_retrieval=hybrid, chat_memory_k=1,
-                   chat_memory_threshold=0.05, search_threshold=0.05)
+                   chat_memory_threshold=0.05, chat_memory_relevance=0.05,
+                   search_threshold=0.05)
     services = app.extensions["lumara"]
     conn = db.connect(services.settings["db_path"])
     for content in (NEAR_BY_MEANING, NEAR_BY_WORD):

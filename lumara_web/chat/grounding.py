@@ -17,20 +17,12 @@ from typing import Sequence
 
 from .. import lexicon
 from ..memory.pair_judge import stem
+from ..search.aliases import same_person
 from ..text import STOP_WORDS, content_words, names_in
 
 # Words after "my" that describe rather than name what is asked about ("my new car").
 _DESCRIBING = frozenset("new old first last favourite favorite best current usual main own "
                         "real little big younger older eldest oldest youngest".split())
-# Names for the same person: a memory of "mum" answers a question about "my mother".
-_SAME_PERSON = (
-    frozenset({"mum", "mom", "mother", "mama", "mommy", "mummy"}),
-    frozenset({"dad", "father", "papa", "daddy"}),
-    frozenset({"grandma", "grandmother", "granny", "nan", "nana", "gran"}),
-    frozenset({"grandpa", "grandfather", "granddad", "grandad"}),
-    frozenset({"husband", "wife", "partner", "spouse"}),
-    frozenset({"kid", "kids", "child", "children", "son", "daughter"}),
-)
 _OWNED = re.compile(r"\b(?:my|our)\s+([a-z']+)(?:\s+([a-z']+))?", re.I)
 _WORD = re.compile(r"[a-z0-9']+")
 _MONTHS_AND_DAYS = frozenset(
@@ -54,8 +46,7 @@ def asked_about(question: str) -> str | None:
 def mentions(text: str, thing: str) -> bool:
     """Does `text` speak of `thing`: the same stem, another name for the same person, or a
     kind of it ("labrador" for "dog", in WordNet)?"""
-    names = next((group for group in _SAME_PERSON if thing in group), {thing})
-    wanted = {stem(name) for name in names}
+    wanted = {stem(name) for name in same_person(thing)}
     words = _WORD.findall(text.lower())
     if any(stem(word) in wanted for word in words):
         return True

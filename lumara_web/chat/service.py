@@ -128,7 +128,8 @@ class ChatService:
             # A request too: "When does the plumber come?" names no one, yet a memory answers.
             hits = self.memories.recall(conn, query, self.embeddings.embed(query),
                                         k=self.settings["chat_memory_k"],
-                                        threshold=self.settings["chat_memory_threshold"])
+                                        threshold=self.settings["chat_memory_threshold"],
+                                        judged=True)
         personal = understood.needs_memory
         if intent in ("question", "general"):
             # "What does Dorota do for a living?" is about the user's life when a memory

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import NotFound
 from ..inference.embeddings import EmbeddingService
 from ..observability.perf import PerfMonitor
-from ..search import retrieval
+from ..search import aliases, retrieval
 from ..search.vector_index import VectorIndex
 from ..storage import store
 from ..storage.store import DeletedMemory, Memory, MemoryVersion, ScoredMemory
@@ -154,15 +154,22 @@ class MemoryService:
         return SearchResult(hits, (embedded - started) * 1000, (finished - embedded) * 1000)
 
     def recall(self, conn: Any, text: str, vector: np.ndarray, *, k: int, threshold: float,
-               type: str | None = None) -> list[ScoredMemory]:
+               type: str | None = None, judged: bool = False) -> list[ScoredMemory]:
         """The memories a query recalls (the search box and the chat): `text` and its
         embedding `vector` ranked by meaning and words (hybrid_retrieval, timed as
-        search.hybrid_ms), or by meaning only."""
+        search.hybrid_ms), or by meaning only. The people it refers to are searched by
+        their names too (search/aliases.py). `judged` (the chat): only memories whose
+        relevance reaches chat_memory_relevance (search/relevance.py)."""
         if not self.settings["hybrid_retrieval"]:
             return self.nearest(conn, vector, k=k, threshold=threshold, type=type)
         started = time.perf_counter()
-        hits = retrieval.hybrid_search(conn, text, vector, k=k, threshold=threshold, type=type,
-                                       index=self.vector_index)
+        people = aliases.people_in(conn, text)
+        expanded = aliases.expanded(text, people)
+        expansion = (expanded, self.embeddings.embed(expanded)) if expanded != text else None
+        hits = retrieval.hybrid_search(
+            conn, text, vector, k=k, threshold=threshold, type=type, index=self.vector_index,
+            expansion=expansion, people=people,
+            admit=self.settings["chat_memory_relevance"] if judged else None)
         self._record("search.hybrid_ms", started)
         return hits
 

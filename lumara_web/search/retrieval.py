@@ -14,6 +14,11 @@ teach?" is 0.34 from "My cousin Ines lives in Valencia and teaches chemistry". K
 reorder the relevant memories and bring in one the vector top-k missed, but not an unrelated
 memory that happens to share a word: when nothing is near enough, the chat still says it has
 no memory of it.
+
+The chat asks for more (`admit`): a memory's relevance score (relevance.py) — how far it
+stands above the question's other near memories, and the words and names it shares — must
+also reach the setting chat_memory_relevance, and the vector ranking is by that score. The people a
+question refers to are searched by their names too (`expansion`, aliases.py).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 from ..storage import store
 from ..storage.store import ScoredMemory
 from ..text import content_words, names_in
-from . import keyword_index
+from . import keyword_index, relevance
 from .vector_index import VectorIndex
 
 # Candidates each ranking offers the fusion (at least k): deep enough that a memory the
@@ -61,28 +66,55 @@ def search(conn: Any, query_vector: np.ndarray, *, k: int, threshold: float,
 def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
                   threshold: float, type: str | None = None, index: VectorIndex | None = None,
                   keyword_weight: float = KEYWORD_WEIGHT,
-                  distinctive_words: bool = True) -> list[ScoredMemory]:
+                  distinctive_words: bool = True,
+                  expansion: tuple[str, np.ndarray] | None = None,
+                  people: dict[str, frozenset[str]] | None = None,
+                  admit: float | None = None) -> list[ScoredMemory]:
     """Up to k memories for the query `text` (whose embedding is `query_vector`), by
     reciprocal rank fusion of the vector and keyword rankings; each has cosine similarity
     ≥ `threshold` (see the module docstring), reported as its similarity.
+    `expansion`: the query with the names of the people it refers to (search/aliases.py)
+    and its embedding, searched beside it (a memory's cosine is the better of the two).
+    `admit`: also require that relevance score (search/relevance.py), and rank by it;
+    `people`: the question's person words and their names (aliases.people_in).
     `keyword_weight` and `distinctive_words` (False: every word counts) are for the
     evaluation's comparison of variants."""
     pool = max(k, FUSION_CANDIDATES)
+    vectors = [query_vector] + ([expansion[1]] if expansion else [])
     nearest = _nearest(conn, query_vector, k=pool, type=type, index=index)
+    floor_of = relevance.background([cosine for _, cosine in nearest])
     similarity = dict(nearest)
+    if expansion:
+        for memory_id, cosine in _nearest(conn, expansion[1], k=pool, type=type, index=index):
+            similarity[memory_id] = max(cosine, similarity.get(memory_id, -np.inf))
+    by_vector = list(similarity)
     # Only words at most `pool` memories share: more would tie for every keyword place.
     keyword_ids = [memory_id for memory_id, _ in keyword_index.search(
-        conn, text, limit=pool, type=type, max_matches=pool if distinctive_words else None)]
-    similarity.update(_similarities(
-        conn, query_vector, [memory_id for memory_id in keyword_ids
-                             if memory_id not in similarity], index))
+        conn, expansion[0] if expansion else text, limit=pool, type=type,
+        max_matches=pool if distinctive_words else None)]
+    missing = [memory_id for memory_id in keyword_ids if memory_id not in similarity]
+    for vector in vectors:
+        for memory_id, cosine in _similarities(conn, vector, missing, index).items():
+            similarity[memory_id] = max(cosine, similarity.get(memory_id, -np.inf))
     named = _naming(conn, names_in(text), [memory_id for memory_id in keyword_ids
                                  if threshold - NAME_SLACK <= similarity.get(
                                      memory_id, -np.inf) < threshold])
+    passing = {memory_id for memory_id, cosine in similarity.items()
+               if cosine >= threshold - (NAME_SLACK if memory_id in named else 0.0)}
+    strength = similarity
+    if admit is not None:
+        question = relevance.Question.of(text, people or {})
+        contents = store.memories_by_id(conn, sorted(similarity))
+        strength = {memory_id: relevance.score(question, memory.content,
+                                               similarity[memory_id], floor_of)
+                    for memory_id, memory in contents.items()}
+        # On top of the threshold: relevance only keeps out, never lets in below it.
+        passing = {memory_id for memory_id in passing
+                   if strength.get(memory_id, -np.inf) >= admit}
     rankings = [
-        ([memory_id for memory_id, cosine in nearest if cosine >= threshold], 1.0),
-        ([memory_id for memory_id in keyword_ids if similarity.get(memory_id, -np.inf) >=
-          threshold - (NAME_SLACK if memory_id in named else 0.0)], keyword_weight),
+        (sorted((memory_id for memory_id in by_vector if memory_id in passing),
+                key=lambda memory_id: -strength.get(memory_id, -np.inf)), 1.0),
+        ([memory_id for memory_id in keyword_ids if memory_id in passing], keyword_weight),
     ]
     fused = reciprocal_rank_fusion(rankings)
     # A memory quoted (nearly) word for word comes first: rank fusion weighs ranks, not
@@ -90,7 +122,8 @@ def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
     # distinctive ones filtered out) could otherwise push it below a near-namesake.
     # Equal fused scores (first by one ranking, first by the other): the closer memory wins.
     best = sorted(fused, key=lambda memory_id: (similarity[memory_id] < QUOTED_SIMILARITY,
-                                                -fused[memory_id], -similarity[memory_id]))
+                                                -fused[memory_id],
+                                                -strength.get(memory_id, -np.inf)))
     return _scored(conn, [(memory_id, similarity[memory_id]) for memory_id in best[:k]])
 
 

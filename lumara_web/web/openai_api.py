@@ -156,7 +156,8 @@ def chat_completions():
         vector = services.embeddings.embed(question)
         hits = services.memories.recall(get_db(), question, vector,
                                         k=settings["chat_memory_k"],
-                                        threshold=settings["chat_memory_threshold"])
+                                        threshold=settings["chat_memory_threshold"],
+                                        judged=True)
         messages = prompts.answer_messages(history, question,
                                            [hit.memory.content for hit in hits])
         pinned = prompts.PINNED_MESSAGES
