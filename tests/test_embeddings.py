@@ -159,8 +159,12 @@ def test_failed_load_is_reported_with_its_reason():
     assert failed.value.code == "model_failed"
 
 
-def test_a_model_of_the_wrong_width_is_refused():
+def test_a_model_of_any_width_loads_and_says_its_width():
+    # (The vector table follows it: test_reembed_api.py.)
     embeddings = EmbeddingService(loader=lambda: FakeEmbedder(dimensions=768))
+    assert embeddings.dimensions is None  # not loaded yet
     embeddings.start_loading().join(10)
-    assert embeddings.state == "error"
-    assert "768-d" in embeddings.status()["error"]
+    assert embeddings.state == "ready"
+    assert embeddings.dimensions == embeddings.status()["dimensions"] == 768
+    assert embeddings.embed("x").shape == (768,)
+    assert embeddings.embed_many([]).shape == (0, 768)

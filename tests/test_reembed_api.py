@@ -259,6 +259,61 @@ def test_a_start_with_another_model_re_embeds_by_itself(tmp_path):
     assert reembed_state(again.test_client())["state"] == "idle"
 
 
+class WiderModel(FakeEmbedder):
+    """A model of another width (768, as all-mpnet-base-v2 makes)."""
+
+    model_id = "fake/wider"
+
+    def __init__(self):
+        super().__init__(dimensions=768)
+
+
+def test_a_model_of_another_width_rebuilds_the_vectors_at_its_width(tmp_path):
+    first = start_app(tmp_path)
+    ids = add_all(first.test_client())
+    wider = WiderModel()
+    restarted = start_app(tmp_path, embedder=wider)
+    client = restarted.test_client()
+    state = wait_finished(client)
+    assert state["state"] == "done", state
+    assert state["reason"] == "model_changed" and state["done"] == len(CONTENTS)
+    conn = open_db(restarted)
+    try:
+        assert store.vector_width(conn) == 768
+        for memory_id, content in store.memory_contents(conn):
+            assert np.allclose(stored_vector(conn, memory_id), wider.vector(content))
+    finally:
+        conn.close()
+    # Search, the chat's recall and an export work at the new width.
+    found = client.get("/api/memories/search", query_string={"q": CONTENTS[3]}).get_json()
+    assert found["results"][0]["memory"]["id"] == ids[3]
+    exported = client.get("/api/export?vectors=1").get_json()
+    assert exported["dimensions"] == 768 and exported["embedding_model"] == wider.model_id
+    assert len(exported["memories"][0]["embedding"]) == 768
+    # Back to the bundled width: rebuilt again, nothing lost.
+    back = start_app(tmp_path)
+    client = back.test_client()
+    assert wait_finished(client)["state"] == "done"
+    found = client.get("/api/memories/search", query_string={"q": CONTENTS[5]}).get_json()
+    assert found["results"][0]["memory"]["id"] == ids[5]
+    assert client.get("/api/memories").get_json()["total"] == len(CONTENTS)
+
+
+def test_a_vector_of_another_width_is_refused_with_a_clear_error(tmp_path):
+    conn = db.connect(tmp_path / "lumara.db")
+    try:
+        from lumara_web.storage import migrations
+
+        migrations.migrate(conn)
+        with pytest.raises(Exception) as refused:
+            store.insert_memory(conn, content="x", type="knowledge", tags=[],
+                                embedding=np.ones(768, np.float32))
+        assert "768 numbers; the database stores 384" in str(refused.value)
+        assert store.count_memories(conn) == 0
+    finally:
+        conn.close()
+
+
 def test_a_model_still_loading_at_start_up_is_compared_once_it_has_loaded(tmp_path):
     app = start_app(tmp_path)
     add_all(app.test_client())

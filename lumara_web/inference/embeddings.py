@@ -1,4 +1,5 @@
-"""Text → 384-d float32 unit vectors, through three layers, fastest first:
+"""Text → float32 unit vectors (384-d from the bundled all-MiniLM-L6-v2; the width is the
+model's), through three layers, fastest first:
 
 1. an in-process LRU memo,
 2. a persistent cache table keyed by (model id, sha256 of the text) that survives restarts,
@@ -22,7 +23,6 @@ import numpy as np
 from ..observability.perf import PerfMonitor
 from ..storage import store
 from ..storage.db import connect
-from ..storage.migrations import EMBEDDING_DIMENSIONS
 from .bundled import EMBEDDING_MODEL_ID, embedding_model_path
 from .loading import BackgroundLoad
 
@@ -148,11 +148,8 @@ class EmbeddingService:
         self.runner = runner
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
-        if embedder is not None:
-            _require_width(embedder)
-        self.model = BackgroundLoad[Embedder](
-            "embedding model", loader=loader and (lambda: _require_width(loader())),
-            loaded=embedder)
+        self.model = BackgroundLoad[Embedder]("embedding model", loader=loader,
+                                              loaded=embedder)
         self._memo = LruMemo(memo_size)
         self._lock = threading.Lock()  # guards the memo, the in-flight map and the counters
         self._model_lock = threading.Lock()
@@ -171,11 +168,16 @@ class EmbeddingService:
     def model_id(self) -> str | None:
         return self.model.value.model_id if self.model.value else None
 
+    @property
+    def dimensions(self) -> int | None:
+        """The width of the model's vectors (None until it has loaded)."""
+        return self.model.value.dimensions if self.model.value else None
+
     def status(self) -> dict:
         with self._lock:
             counters = dict(self.counters, memo_size=len(self._memo))
         return {**self.model.status(), "model": self.model_id,
-                "dimensions": EMBEDDING_DIMENSIONS, "counters": counters}
+                "dimensions": self.dimensions, "counters": counters}
 
     # -- embedding ------------------------------------------------------------------------
     def embed(self, text: str) -> np.ndarray:
@@ -199,7 +201,7 @@ class EmbeddingService:
         started = time.perf_counter()
         texts = list(texts)
         if not texts:
-            return np.empty((0, EMBEDDING_DIMENSIONS), dtype=np.float32)
+            return np.empty((0, self.dimensions or 0), dtype=np.float32)
         vectors, computed = self._vectors_for(texts)
         if computed:
             self._record("embedding.batch_ms", started)
@@ -302,11 +304,3 @@ class EmbeddingService:
     def clear_memo(self) -> None:
         with self._lock:
             self._memo.clear()
-
-
-def _require_width(embedder: Embedder) -> Embedder:
-    if embedder.dimensions != EMBEDDING_DIMENSIONS:
-        raise ValueError(f"The embedding model {embedder.model_id} makes "
-                         f"{embedder.dimensions}-d vectors; this database stores "
-                         f"{EMBEDDING_DIMENSIONS}-d vectors.")
-    return embedder

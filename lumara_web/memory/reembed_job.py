@@ -139,7 +139,15 @@ class ReembedJob:
             conn = db.connect(self.db_path)
             try:
                 stored = meta_store.set_value_if_absent(conn, meta_store.VECTORS_MODEL, current)
-                if stored != current and store.count_memories(conn) == 0:
+                resized = False
+                if store.vector_width(conn) != self.embeddings.dimensions:
+                    # Vectors of another width cannot even be stored beside the new ones:
+                    # the table follows the model, and every memory is embedded again.
+                    log.warning("the embedding model makes %d-d vectors: the vector table "
+                                "is rebuilt at that width", self.embeddings.dimensions)
+                    store.resize_vectors(conn, self.embeddings.dimensions)
+                    resized = True
+                if (stored != current or resized) and store.count_memories(conn) == 0:
                     meta_store.set_value(conn, meta_store.VECTORS_MODEL, current)
                     return
             finally:
@@ -152,7 +160,7 @@ class ReembedJob:
                     model=current, error=f"Could not check which model made the stored "
                                          f"vectors: {_describe(error)}")
             return
-        if stored != current:
+        if stored != current or resized:
             log.warning("the stored vectors were made by %s, not %s: re-embedding them",
                         stored, current)
             try:

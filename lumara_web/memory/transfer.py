@@ -124,7 +124,8 @@ def build_export(conn: Any, *, model_id: str | None, include_vectors: bool = Fal
             item["versions"] = [version.to_dict() for version in versions[memory.id]]
         items.append(item)
     return {"format": FORMAT, "version": VERSION, "exported_at": exported_at or store.utc_now(),
-            "embedding_model": model_id, "dimensions": EMBEDDING_DIMENSIONS, "memories": items}
+            "embedding_model": model_id, "dimensions": store.vector_width(conn),
+            "memories": items}
 
 
 # CommonMark lets any ASCII punctuation be backslash-escaped, and an escaped character is
@@ -315,7 +316,7 @@ def _embedding(value: Any, dimensions: int | None) -> np.ndarray | None:
     if not isinstance(value, list):
         raise _invalid(f"embedding must be a list of numbers, not {_shown(value)}.",
                        "invalid_embedding")
-    expected = dimensions or EMBEDDING_DIMENSIONS
+    expected = dimensions or EMBEDDING_DIMENSIONS  # files from before the field: 384
     if len(value) != expected:
         raise _invalid(f"embedding has {len(value)} numbers; the document says {expected}.",
                        "invalid_embedding")
@@ -342,7 +343,7 @@ def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingSe
     otherwise (and for memories without one) the contents are embedded here, in batches
     (`progress(done, total)` after each), before the write lock is taken."""
     same_model = (document.embedding_model == embeddings.model_id
-                  and document.dimensions == EMBEDDING_DIMENSIONS)
+                  and document.dimensions == embeddings.dimensions)
     missing = [i for i, memory in enumerate(document.memories)
                if not same_model or memory.embedding is None]
     vectors = [memory.embedding if same_model else None for memory in document.memories]

@@ -104,10 +104,10 @@ def hybrid_search(conn: Any, text: str, query_vector: np.ndarray, *, k: int,
     strength = similarity
     if admit is not None:
         question = relevance.Question.of(text, people or {})
-        contents = store.memories_by_id(conn, sorted(similarity))
-        strength = {memory_id: relevance.score(question, memory.content,
-                                               similarity[memory_id], floor_of)
-                    for memory_id, memory in contents.items()}
+        contents = store.contents_by_id(conn, sorted(passing))
+        strength = {memory_id: relevance.score(question, content, similarity[memory_id],
+                                               floor_of)
+                    for memory_id, content in contents.items()}
         # On top of the threshold: relevance only keeps out, never lets in below it.
         passing = {memory_id for memory_id in passing
                    if strength.get(memory_id, -np.inf) >= admit}
@@ -160,6 +160,8 @@ def _similarities(conn: Any, query_vector: np.ndarray, ids: list[int],
     if not ids:
         return {}
     scored = index.similarities(query_vector, ids) if index is not None else None
+    if scored is None and len(query_vector) != store.vector_width(conn):
+        return {}
     if scored is None:  # no index, or still loading
         scored = store.memory_similarities(conn, query_vector, ids)
     return dict(scored)
@@ -177,6 +179,8 @@ def reciprocal_rank_fusion(rankings: list[tuple[list[int], float]]) -> dict[int,
 def _nearest(conn: Any, query_vector: np.ndarray, *, k: int, type: str | None,
              index: VectorIndex | None) -> list[tuple[int, float]]:
     found = index.search(query_vector, k=k, type=type) if index is not None else None
+    if found is None and len(query_vector) != store.vector_width(conn):
+        return []  # the model changed width; its re-embed has not stored a vector yet
     if found is None:
         return [(hit.memory.id, hit.similarity)
                 for hit in store.nearest_memories(conn, query_vector, k=k, type=type)]

@@ -38,7 +38,6 @@ from typing import Any, Callable
 import numpy as np
 
 from ..storage import db, store
-from ..storage.migrations import EMBEDDING_DIMENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +81,9 @@ RELOAD_SHARE = 0.25
 BUILD_RETRY_SECONDS = 60.0
 
 
-def _normalized(vectors: np.ndarray) -> np.ndarray:
-    """Unit rows (so the inner product is the cosine); zero rows stay zero."""
-    vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, EMBEDDING_DIMENSIONS)
+def _normalized(vectors: np.ndarray, width: int) -> np.ndarray:
+    """Unit rows of `width` (so the inner product is the cosine); zero rows stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, width)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
@@ -107,7 +106,8 @@ class ExactVectors:
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray):
         capacity = max(1024, len(ids) + len(ids) // 4)
-        self._matrix = np.zeros((capacity, EMBEDDING_DIMENSIONS), dtype=np.float32)
+        self.width = vectors.shape[1]
+        self._matrix = np.zeros((capacity, self.width), dtype=np.float32)
         self._ids = np.zeros(capacity, dtype=np.int64)
         self._codes = np.zeros(capacity, dtype=np.uint8)
         self._size = len(ids)
@@ -157,7 +157,7 @@ class ExactVectors:
 
     def _grow(self) -> None:
         capacity = 2 * len(self._ids)
-        matrix = np.zeros((capacity, EMBEDDING_DIMENSIONS), dtype=np.float32)
+        matrix = np.zeros((capacity, self.width), dtype=np.float32)
         matrix[:self._size] = self._matrix[:self._size]
         self._matrix = matrix
         self._ids = np.resize(self._ids, capacity)
@@ -215,11 +215,15 @@ class IvfVectors:
         return int(self.index.ntotal)
 
     @property
+    def width(self) -> int:
+        return int(self.index.d)
+
+    @property
     def nbytes(self) -> int:
         # Codes and ids in the lists, the id → list hashtable (≈ 32 bytes per entry), the
         # centroids, our type arrays.
         lists = self.index.ntotal * (self.index.code_size + 8 + 32)
-        centroids = self.index.nlist * EMBEDDING_DIMENSIONS * 4
+        centroids = self.index.nlist * self.index.d * 4
         return int(lists + centroids + self._type_of.nbytes
                    + sum(bitmap.nbytes for bitmap in self._bitmaps.values()))
 
@@ -314,8 +318,8 @@ def build_ivf(ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray,
     sample = vectors[rng.choice(size, min(size, IVF_TRAIN_PER_LIST * nlist), replace=False)]
     index, trained_size = _saved_centroids(cache_dir, nlist, size, sample)
     if index is None:
-        quantizer = faiss.IndexFlatIP(EMBEDDING_DIMENSIONS)
-        index = faiss.IndexIVFFlat(quantizer, EMBEDDING_DIMENSIONS, nlist,
+        quantizer = faiss.IndexFlatIP(vectors.shape[1])
+        index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], nlist,
                                    faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 1234
         index.cp.niter = IVF_TRAIN_ITERATIONS
@@ -331,8 +335,8 @@ def build_ivf(ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray,
     return built
 
 
-def _centroid_paths(cache_dir: Path, nlist: int) -> tuple[Path, Path]:
-    stem = cache_dir / f"ivf{nlist}-d{EMBEDDING_DIMENSIONS}"
+def _centroid_paths(cache_dir: Path, nlist: int, width: int) -> tuple[Path, Path]:
+    stem = cache_dir / f"ivf{nlist}-d{width}"
     return stem.with_suffix(".faiss"), stem.with_suffix(".json")
 
 
@@ -340,13 +344,13 @@ def _saved_centroids(cache_dir: Path | None, nlist: int, size: int,
                      sample: np.ndarray) -> tuple[Any, int]:
     if cache_dir is None:
         return None, 0
-    index_path, meta_path = _centroid_paths(cache_dir, nlist)
+    index_path, meta_path = _centroid_paths(cache_dir, nlist, sample.shape[1])
     try:
         meta = json.loads(meta_path.read_text())
         index = _faiss().read_index(str(index_path))
     except (OSError, ValueError, RuntimeError):
         return None, 0
-    if (index.ntotal or index.nlist != nlist or index.d != EMBEDDING_DIMENSIONS
+    if (index.ntotal or index.nlist != nlist or index.d != sample.shape[1]
             or size > IVF_RETRAIN_GROWTH * meta["trained_size"]
             or _centroid_fit(index.quantizer, sample[:2048])
             < meta["fit"] - CENTROID_FIT_TOLERANCE):
@@ -357,7 +361,7 @@ def _saved_centroids(cache_dir: Path | None, nlist: int, size: int,
 def _save_centroids(cache_dir: Path | None, index: Any, size: int, fit: float) -> None:
     if cache_dir is None:
         return
-    index_path, meta_path = _centroid_paths(cache_dir, index.nlist)
+    index_path, meta_path = _centroid_paths(cache_dir, index.nlist, index.d)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = index_path.with_suffix(".partial")
@@ -421,25 +425,29 @@ class VectorIndex:
                type: str | None = None) -> list[tuple[int, float]] | None:
         """(memory id, cosine similarity) of the k nearest vectors, best first; None while
         a background load is still running (the caller then asks sqlite-vec)."""
-        query = _normalized(query)[0]
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
         with self._lock:
             if not self._refresh_locked(wait=False):
                 return None
             vectors = self._vectors
             code = self._type_codes.get(type, -1) if type else 0
-            if k <= 0 or code < 0 or not len(vectors):
-                return []
+            if k <= 0 or code < 0 or not len(vectors) or len(query) != vectors.width:
+                return []  # (a query of another width: the model changed, re-embedding)
+            query = _normalized(query, vectors.width)[0]
             ids, scores = vectors.search(query, k, code)
         return list(zip(ids.tolist(), scores.tolist()))
 
     def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float] | None:
         """Cosine similarity of `query` to each of the memories `ids` that exist (hybrid
         retrieval scores keyword hits the vector top-k left out); None while loading."""
-        query = _normalized(query)[0]
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
         with self._lock:
             if not self._refresh_locked(wait=False):
                 return None
-            return self._vectors.similarities(query, ids)
+            vectors = self._vectors
+            if len(query) != vectors.width:
+                return {}
+            return vectors.similarities(_normalized(query, vectors.width)[0], ids)
 
     def stats(self) -> dict:
         with self._lock:
@@ -504,7 +512,7 @@ class VectorIndex:
         present = np.array(ids, dtype=np.int64)
         vectors.remove(sorted(set(changed) - set(ids)))
         if ids:
-            matrix = _normalized(np.frombuffer(b"".join(blobs), dtype="<f4"))
+            matrix = _normalized(np.frombuffer(b"".join(blobs), dtype="<f4"), vectors.width)
             vectors.upsert(present, matrix, self._codes(types))
         self._seq = max(seq for seq, _ in changes)
         return True
@@ -569,14 +577,16 @@ class VectorIndex:
     def _load_snapshot(self, conn: Any) -> Snapshot:
         with store.read_snapshot(conn):
             seq = store.memory_change_seq(conn)
+            width = store.vector_width(conn)
             typed_ids, types = store.memory_types(conn)
             id_parts, vector_parts = [], []
             for ids, blobs in store.iter_memory_vectors(conn, LOAD_BATCH):
                 id_parts.append(np.array(ids, dtype=np.int64))
-                vector_parts.append(_normalized(np.frombuffer(b"".join(blobs), dtype="<f4")))
+                vector_parts.append(_normalized(np.frombuffer(b"".join(blobs), dtype="<f4"),
+                                                width))
         ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.int64)
         vectors = (np.concatenate(vector_parts) if vector_parts
-                   else np.empty((0, EMBEDDING_DIMENSIONS), np.float32))
+                   else np.empty((0, width), np.float32))
         del vector_parts
         # Each vector takes its memory's type (memory_types is ordered by id); a vector
         # without its memory row is skipped (store.integrity_problems reports it).

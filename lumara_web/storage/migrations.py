@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 from .db import transaction
 
-# The vector table's width; the embedding service refuses a model of another width.
+# The vector table's width as m001 creates it (all-MiniLM-L6-v2's); it follows the
+# embedding model afterwards (store.resize_vectors, when a model of another width loads).
 EMBEDDING_DIMENSIONS = 384
 
 

@@ -1,7 +1,8 @@
 """The only place memory SQL lives. Functions take a prepared connection and return dataclasses.
 
 A memory and its vector are always written in one transaction: there is never a memory
-without a vector, nor a vector without its memory.
+without a vector, nor a vector without its memory (except after a change to an embedding
+model of another width, until the re-embed that follows gives each its vector).
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ def vector_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
 
+def _stored_vector(conn: Any, vector: np.ndarray) -> bytes:
+    """A vector as `memory_vectors` stores it; one of another width is refused with a clear
+    error (the embedding model changed and the table has not followed yet)."""
+    vector = np.asarray(vector, dtype="<f4").reshape(-1)
+    width = vector_width(conn)
+    if len(vector) != width:
+        from ..errors import DatabaseError
+
+        raise DatabaseError(f"This vector has {len(vector)} numbers; the database stores "
+                            f"{width}: the embedding model has just changed. Try again in "
+                            "a moment.", code="embedding_width_changed")
+    return vector.tobytes()
+
+
 def blob_to_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
 
@@ -124,7 +139,7 @@ def insert_memory(conn: Any, *, content: str, type: str, tags: list[str], embedd
              json.dumps(metadata or {})))
         memory_id = cursor.lastrowid
         conn.execute("INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
-                     (memory_id, vector_to_blob(embedding), type))
+                     (memory_id, _stored_vector(conn, embedding), type))
     return Memory(id=memory_id, content=content, type=type, tags=list(tags),
                   created_at=created_at, updated_at=updated_at, source=source,
                   metadata=dict(metadata or {}))
@@ -171,7 +186,7 @@ def update_memory(conn: Any, memory_id: int, *, content: str | None = None,
             conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
             conn.execute(
                 "INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
-                (memory_id, vector_to_blob(vector), type or current.type))
+                (memory_id, _stored_vector(conn, vector), type or current.type))
         return get_memory(conn, memory_id)
 
 
@@ -371,6 +386,32 @@ def count_memories(conn: Any) -> int:
     return conn.execute("SELECT count(*) FROM memories").fetchone()[0]
 
 
+_VECTOR_WIDTH = re.compile(r"float\[(\d+)\]")
+
+
+def vector_width(conn: Any) -> int:
+    """The width of the vectors `memory_vectors` holds (that of the model that made them)."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'memory_vectors'"
+                       ).fetchone()[0]
+    return int(_VECTOR_WIDTH.search(sql).group(1))
+
+
+def resize_vectors(conn: Any, width: int) -> None:
+    """Make `memory_vectors` hold vectors of `width`, dropping the vectors it holds (they
+    come from a model of another width; the caller re-embeds). The change log is marked
+    pruned through this point, so every vector index — any process — reloads."""
+    with transaction(conn):
+        conn.execute("DROP TABLE memory_vectors")
+        conn.execute(f"""
+            CREATE VIRTUAL TABLE memory_vectors USING vec0(
+                memory_id INTEGER PRIMARY KEY,
+                embedding float[{int(width)}] distance_metric=cosine,
+                type TEXT
+            )""")
+        conn.execute("INSERT INTO memory_changes (memory_id) VALUES (0)")
+        conn.execute("UPDATE memory_changes_pruned SET through_seq = last_insert_rowid()")
+
+
 def nearest_memories(conn: Any, embedding: np.ndarray, *, k: int,
                      type: str | None = None) -> list[ScoredMemory]:
     """The k memories closest to `embedding` by cosine, most similar first."""
@@ -385,6 +426,15 @@ def nearest_memories(conn: Any, embedding: np.ndarray, *, k: int,
         ORDER BY knn.distance""",
         {"query": vector_to_blob(embedding), "k": k, "type": type})
     return [ScoredMemory(_memory_from_row(row), 1.0 - row[8]) for row in rows]
+
+
+def contents_by_id(conn: Any, ids: list[int]) -> dict[int, str]:
+    """The contents of the memories among `ids` that exist (a lighter memories_by_id)."""
+    found: dict[int, str] = {}
+    for chunk in chunks(ids):
+        found.update(conn.execute(f"SELECT id, content FROM memories"
+                                  f" WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+    return found
 
 
 def memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
@@ -444,6 +494,11 @@ def read_snapshot(conn: Any) -> Iterator[Any]:
         yield conn
     finally:
         conn.execute("COMMIT")
+
+
+def database_file(conn: Any) -> str:
+    """The file of the connection's main database ("" for one in memory)."""
+    return conn.execute("PRAGMA database_list").fetchone()[2]
 
 
 def memory_change_seq(conn: Any) -> int:
@@ -648,7 +703,7 @@ def replace_vectors(conn: Any, vectors: Iterable[tuple[int, str, np.ndarray]]) -
             conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", (memory_id,))
             conn.execute(
                 "INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
-                (memory_id, vector_to_blob(vector), row[0]))
+                (memory_id, _stored_vector(conn, vector), row[0]))
             conn.execute("INSERT INTO memory_changes (memory_id) VALUES (?)", (memory_id,))
             replaced += 1
     return replaced
