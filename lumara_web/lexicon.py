@@ -150,6 +150,7 @@ class WordNet:
         """Is `word` a noun of the dictionary ("Paris" is; most people's names are not)?"""
         return bool(self._base_forms(word.lower()))
 
+    @lru_cache(maxsize=16384)  # the pair judge asks it of every pair of adjacent words
     def knows_any(self, lemma: str) -> bool:
         """Is `lemma` a word or compound of any part of speech ("small_talk",
         "nearsighted")?"""

@@ -15,6 +15,7 @@ is: the question does not say which one it means.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from .. import lexicon
@@ -29,6 +30,11 @@ MEMORIES_PER_WORD = 500
 MAX_WORDS = 3
 # More names than this for one word: it is ambiguous, and left alone.
 MAX_NAMES = 2
+# (database file, word) → (change-log position, names): what names_for found, valid while
+# the memories are unchanged; at most KNOWN_WORDS entries (then it starts afresh).
+KNOWN_WORDS = 1024
+_known: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
+_known_lock = threading.Lock()
 # Words for the same person: a memory of "my wife Ines" answers a question about "my spouse".
 SAME_PERSON = (
     frozenset({"mum", "mom", "mother", "mama", "mommy", "mummy"}),
@@ -67,12 +73,28 @@ def is_relation(word: str) -> bool:
 
 
 def names_for(conn: Any, word: str) -> set[str]:
-    """The names the memories give `word` (a kind of person or animal, singular)."""
+    """The names the memories give `word` (a kind of person or animal, singular). Kept
+    until the memories change: every question about "my sister" asks it again."""
+    key = (store.database_file(conn), word)
+    seq = store.memory_change_seq(conn)
+    with _known_lock:
+        known = _known.get(key)
+    if known is not None and known[0] == seq:
+        return set(known[1])
+    found = _names_for(conn, word)
+    with _known_lock:
+        if len(_known) >= KNOWN_WORDS:
+            _known.clear()
+        _known[key] = (seq, frozenset(found))
+    return found
+
+
+def _names_for(conn: Any, word: str) -> set[str]:
     words = same_person(word)
     found: set[str] = set()
     ids = [memory_id for memory_id, _ in keyword_index.search(
         conn, " ".join(sorted(words)), limit=MEMORIES_PER_WORD)]
-    contents = [memory.content for memory in store.memories_by_id(conn, ids).values()]
+    contents = store.contents_by_id(conn, ids).values()
     patterns = [_introductions(re.escape(each)) for each in sorted(words)]
     for content in contents:
         for pattern in patterns:
