@@ -299,21 +299,6 @@ def test_a_model_of_another_width_rebuilds_the_vectors_at_its_width(tmp_path):
     assert client.get("/api/memories").get_json()["total"] == len(CONTENTS)
 
 
-def test_a_vector_of_another_width_is_refused_with_a_clear_error(tmp_path):
-    conn = db.connect(tmp_path / "lumara.db")
-    try:
-        from lumara_web.storage import migrations
-
-        migrations.migrate(conn)
-        with pytest.raises(Exception) as refused:
-            store.insert_memory(conn, content="x", type="knowledge", tags=[],
-                                embedding=np.ones(768, np.float32))
-        assert "768 numbers; the database stores 384" in str(refused.value)
-        assert store.count_memories(conn) == 0
-    finally:
-        conn.close()
-
-
 def test_a_model_still_loading_at_start_up_is_compared_once_it_has_loaded(tmp_path):
     app = start_app(tmp_path)
     add_all(app.test_client())

@@ -25,7 +25,8 @@ def test_insert_writes_memory_and_vector_together(conn):
 
 
 def test_failed_vector_write_leaves_no_memory(conn):
-    with pytest.raises(Exception, match="[Dd]imension"):
+    # Refused in the transaction that wrote the memories row: nothing stays.
+    with pytest.raises(Exception, match="10 numbers; the database stores 384"):
         store.insert_memory(conn, content="half written", type="knowledge", tags=[],
                             embedding=np.ones(10, dtype=np.float32))
     assert store.count_memories(conn) == 0
