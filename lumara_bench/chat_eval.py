@@ -36,9 +36,8 @@ from lumara_web.chat import prompts
 from lumara_web.config import MEMORY_TYPES
 from lumara_web.errors import LumaraError, ValidationError
 from lumara_web.memory import validation
-from lumara_web.memory.pair_judge import stem
 from lumara_web.services import Services, build_services
-from lumara_web.text import STOP_WORDS, content_words
+from lumara_web.text import STOP_WORDS, content_words, stem
 
 from .eval_files import json_objects
 

@@ -5,6 +5,9 @@ of a text, and whether a message speaks of the user's own life."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import snowballstemmer
 
 # English function words: articles, pronouns, auxiliaries and modals, prepositions,
 # conjunctions, question words, a few adverbs. They occur in almost every sentence, so they
@@ -35,6 +38,15 @@ def content_words(text: str) -> set[str]:
 _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm|%)?|[A-Za-z]+(?:['’][A-Za-z]+)?")
 # A sentence ends at . ! ? or ; followed by a space, except after a title ("Mr. Okafor").
 _SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)[.!?;]\s+")
+
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=8192)
+def stem(word: str) -> str:
+    """A word's stem (snowballstemmer's English, Porter 2): "sprained" and "sprain" meet."""
+    return _stemmer.stemWord(word)
 
 
 def tokens(text: str) -> list[str]:

@@ -16,9 +16,8 @@ import re
 from typing import Sequence
 
 from .. import lexicon
-from ..memory.pair_judge import stem
 from ..search.aliases import same_person
-from ..text import STOP_WORDS, content_words, names_in
+from ..text import STOP_WORDS, content_words, names_in, stem
 
 # Words after "my" that describe rather than name what is asked about ("my new car").
 _DESCRIBING = frozenset("new old first last favourite favorite best current usual main own "

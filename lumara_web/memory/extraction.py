@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 from ..inference.engine import Engine, GenerationRequest
 from ..inference.few_shot import FewShotPrompt
-from ..text import content_words, is_personal
+from ..text import content_words, is_personal, stem
 from .memory_types import memory_type
-from .pair_judge import stem
 
 MAX_CONTENT_WORDS = 15
 

@@ -59,15 +59,12 @@ import json
 import re
 import threading
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Callable
-
-import snowballstemmer
 
 from .. import lexicon
 from ..inference.engine import Engine, GenerationRequest
 from ..inference.few_shot import FewShotPrompt
-from ..text import STOP_WORDS, names_in, tokens
+from ..text import STOP_WORDS, names_in, stem, tokens
 
 LABELS = ("duplicate", "contradiction", "related", "unrelated")
 
@@ -184,13 +181,6 @@ _SIDES = frozenset("north south east west northern southern eastern western".spl
 # differ by the name).
 _TITLES = frozenset("mr mrs ms miss dr prof".split())
 
-
-_stemmer = snowballstemmer.stemmer("english")
-
-
-@lru_cache(maxsize=4096)
-def stem(word: str) -> str:
-    return _stemmer.stemWord(word)
 
 
 _OPPOSITE_STEMS = tuple((stem(left), stem(right)) for left, right in _OPPOSITES)

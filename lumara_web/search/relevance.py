@@ -26,12 +26,9 @@ choosing them (docs/BENCHMARKS.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-
-import snowballstemmer
 
 from .. import lexicon
-from ..text import content_words, names_in
+from ..text import content_words, names_in, stem
 from .aliases import is_relation, same_person
 
 # The background is the cosine of the question's BACKGROUND_RANK-th nearest memory (the
@@ -47,14 +44,6 @@ MISSING_NAME_PENALTY = 0.2
 # with nothing else near (background 0.1) with a word in common, and 0.5 among a crowd of
 # look-alikes at 0.45.
 ADMIT = 0.6
-
-_stemmer = snowballstemmer.stemmer("english")
-
-
-@lru_cache(maxsize=8192)
-def _stem(word: str) -> str:
-    return _stemmer.stemWord(word)
-
 
 @dataclass(frozen=True)
 class Question:
@@ -73,7 +62,7 @@ class Question:
                           if len(word) > 2)
         people = frozenset(name for name in names_in(text)
                            if not lexicon.is_a(name, "location"))
-        return cls(words, frozenset(map(_stem, words)), people,
+        return cls(words, frozenset(map(stem, words)), people,
                    {word: frozenset(name.lower() for name in names)
                     for word, names in relations.items()})
 
@@ -119,14 +108,14 @@ def _speaks_of_someone_else(memory: str, memory_words: set[str], word: str,
 def _speaks_of(memory_words: set[str], word: str) -> bool:
     """Does a memory speak of `word` (a kind of person or animal): the word in any form,
     another word for the same person, or a kind of it ("labrador" for "dog")?"""
-    wanted = {_stem(each) for each in same_person(word)}
-    return any(_stem(each) in wanted or lexicon.is_a(each, word)
+    wanted = {stem(each) for each in same_person(word)}
+    return any(stem(each) in wanted or lexicon.is_a(each, word)
                for each in memory_words if len(each) > 2)
 
 
 def _shares_a_word(question: Question, memory_words: set[str]) -> bool:
     memory_words = {word for word in memory_words if len(word) > 2}
-    if question.stems & {_stem(word) for word in memory_words}:
+    if question.stems & {stem(word) for word in memory_words}:
         return True
     return any(lexicon.is_a(word, wanted) for word in memory_words
                for wanted in question.words)

@@ -17,8 +17,8 @@ no memory of it.
 
 The chat asks for more (`admit`): a memory's relevance score (relevance.py) — how far it
 stands above the question's other near memories, and the words and names it shares — must
-also reach the setting chat_memory_relevance, and the vector ranking is by that score. The people a
-question refers to are searched by their names too (`expansion`, aliases.py).
+also reach the setting chat_memory_relevance, and the vector ranking is by that score. The
+people a question refers to are searched by their names too (`expansion`, aliases.py).
 """
 
 from __future__ import annotations
