@@ -22,11 +22,12 @@ chat_memory_threshold) — the very call the chat makes — once per variant:
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -35,9 +36,11 @@ from lumara_web.errors import ValidationError
 from lumara_web.inference.embeddings import EmbeddingService, PersistentEmbeddingCache
 from lumara_web.memory.service import MemoryService
 from lumara_web.search import retrieval
+from lumara_web.search.aliases import same_person
 from lumara_web.search.vector_index import VectorIndex
 from lumara_web.storage import db, migrations, store
 from lumara_web.storage.store import ScoredMemory
+from lumara_web.text import stem, tokens
 
 from . import chat_eval, intent_eval
 from .eval_files import json_objects
@@ -227,12 +230,36 @@ def _capital(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
+def _people_free(texts: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names and relations distractors may use beside an evaluation set's `texts`: none
+    the set names ("Ines") or refers to ("my brother", or "my wife" for a set's "spouse").
+    A distractor "Ines's birthday is on September 26" would answer "When is Ines's
+    birthday?" — recalling it is right, so it must not count as a false recall or a miss."""
+    named = {re.sub(r"['’]s$", "", word) for text in texts for word in tokens(text)
+             if word[:1].isupper()}
+    words = {stem(word) for text in texts for word in re.findall(r"[a-z-]+", text.lower())}
+    names = tuple(name for name in _NAMES if name not in named)
+
+    def spoken_of(relation: str) -> bool:
+        noun = relation.split()[-1]
+        return any(stem(word) in words for word in same_person(noun))
+
+    relations = tuple(relation for relation in _RELATIONS if not spoken_of(relation))
+    if len(names) < 2 or not relations:
+        raise ValueError("the evaluation set names nearly every person the distractor "
+                         "templates know")
+    return names, relations
+
+
 def distractor_memories(count: int, seed: int = DISTRACTOR_SEED,
-                        exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+                        exclude: frozenset[str] = frozenset(),
+                        spoken_of: Iterable[str] = ()) -> list[tuple[str, str]]:
     """`count` distinct (content, type) memories, the same for the same seed; none equal to
-    a text in `exclude` (compared case- and space-insensitively)."""
+    a text in `exclude` (compared case- and space-insensitively), and none about a person
+    the texts `spoken_of` name or refer to (see _people_free)."""
     rng = np.random.default_rng(seed)
     excluded = {" ".join(text.lower().split()) for text in exclude}
+    names, relations = _people_free(list(spoken_of))
     types = list(_TYPE_SHARES)
     shares = list(_TYPE_SHARES.values())
     found: dict[str, str] = {}
@@ -246,10 +273,10 @@ def distractor_memories(count: int, seed: int = DISTRACTOR_SEED,
         if attempts > 50 * count + 1000:
             raise ValueError(f"the templates cannot make {count} distinct memories")
         type = types[rng.choice(len(types), p=shares)]
-        relation, thing, place, service = (pick(_RELATIONS), pick(_THINGS), pick(_PLACES),
+        relation, thing, place, service = (pick(relations), pick(_THINGS), pick(_PLACES),
                                            pick(_SERVICES))
         content = pick(_TEMPLATES[type]).format(
-            name=pick(_NAMES), name2=pick(_NAMES), relation=relation,
+            name=pick(names), name2=pick(names), relation=relation,
             relation_cap=_capital(relation), city=pick(_CITIES), place=place,
             place_cap=_capital(place), month=pick(_MONTHS), weekday=pick(_WEEKDAYS),
             weekday2=pick(_WEEKDAYS), day=int(rng.integers(1, 29)),
@@ -395,8 +422,10 @@ def run(paths: list[Path], *, embedder: Any, settings: Mapping[str, Any],
         mixed = _Collection(workdir, "mixed", embedder, settings, runner)
         try:
             started = time.perf_counter()
-            mixed.add(distractor_memories(distractors, seed,
-                                          exclude=frozenset(content for content, _ in items)))
+            mixed.add(distractor_memories(
+                distractors, seed, exclude=frozenset(content for content, _ in items),
+                spoken_of=[*(content for content, _ in items),
+                           *(question.question for question in data.questions)]))
             result["distractors_stored_s"] = round(time.perf_counter() - started, 1)
             # Before the answers are stored: anything recalled now cannot answer.
             for name, ranked in _ask(mixed, data.questions, vectors, {}).items():

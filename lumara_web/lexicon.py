@@ -157,6 +157,13 @@ class WordNet:
         return any(part is not None and part.index_fields(lemma.lower())
                    for part in map(self._part, PARTS_OF_SPEECH))
 
+    @lru_cache(maxsize=16384)
+    def is_word(self, word: str) -> bool:
+        """Is `word`, in any of its forms ("volunteering", "cities"), a word of any part
+        of speech? Most people's names are not."""
+        return any(part is not None and part.base_forms(word.lower())
+                   for part in map(self._part, PARTS_OF_SPEECH))
+
     @lru_cache(maxsize=4096)
     def is_past_tense(self, word: str) -> bool:
         """Is `word` a verb's past form ("lived", "grew"; also a participle: "eaten")? Not
@@ -346,8 +353,79 @@ def is_past_tense(word: str) -> bool:
     return found is not None and found.is_past_tense(word)
 
 
+def is_word(word: str) -> bool:
+    """Is `word` in any form a word of any part of speech (WordNet.is_word)? True without
+    WordNet: nothing is taken for a name then."""
+    found = wordnet()
+    return found is None or found.is_word(word)
+
+
 def knows_any(lemma: str) -> bool:
     """Is `lemma` ("small_talk", "nearsighted") a word of any part of speech? False
     without WordNet."""
     found = wordnet()
     return found is not None and found.knows_any(lemma)
+
+
+# -- added for the pair judge: near kinds, related forms ------------------------------------
+def _nearest_kinds(found: WordNet, word: str, steps: int) -> frozenset[int]:
+    """The senses of `word` (every one) and the kinds they are, at most `steps` links up."""
+    noun = found._noun
+    level = {offset for base in found._base_forms(word) for offset in noun.senses(base)}
+    seen = set(level)
+    for _ in range(steps):
+        level = {parent for offset in level for parent in noun.pointers(offset, _KIND_OF)}
+        level -= seen
+        seen |= level
+    return frozenset(seen)
+
+
+@lru_cache(maxsize=16384)
+def is_near_kind(word: str, kind: str, steps: int = 2) -> bool:
+    """Is `word`, in any of its senses, `kind` (in a usual sense) or a kind of it at most
+    `steps` links up ("high school", "secondary school"; "hoover", "vacuum cleaner";
+    "stairs", "staircase")? Far kinds are not: a dog is an animal, but "I have an animal"
+    says less than "I have a dog". False without WordNet."""
+    found = wordnet()
+    if found is None:
+        return False
+    word, kind = word.lower().replace(" ", "_"), kind.lower().replace(" ", "_")
+    wanted = found._usual_senses(kind)
+    return bool(wanted) and not wanted.isdisjoint(_nearest_kinds(found, word, steps))
+
+
+def _lexical_targets(part: _PartOfSpeech, offset: int, symbol: str) -> set[tuple[str, int]]:
+    """(part of speech, synset) each pointer of `symbol` from synset `offset` leads to,
+    whatever its part of speech ("+": a derivationally related form)."""
+    fields = part.synset_fields(offset)
+    pointers_at = 4 + 2 * int(fields[3], 16)
+    count = int(fields[pointers_at])
+    pointers = fields[pointers_at + 1:pointers_at + 1 + 4 * count]
+    names = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
+    return {(names[pointers[index + 2]], int(pointers[index + 1]))
+            for index in range(0, len(pointers), 4) if pointers[index] == symbol}
+
+
+@lru_cache(maxsize=16384)
+def related_forms(word: str, other: str) -> bool:
+    """Are `word` and `other` forms of one meaning in different parts of speech ("wedding",
+    "married"; "teacher", "teaches")? WordNet's derivational links ("+") from a usual
+    sense of one reach a sense of the other, or a synonym's. False without WordNet."""
+    found = wordnet()
+    if found is None:
+        return False
+    word, other = word.lower(), other.lower()
+    for one, two in ((word, other), (other, word)):
+        targets = set()
+        for name in PARTS_OF_SPEECH:
+            part = found._part(name)
+            if part is None:
+                continue
+            for offset in part.usual_senses(one):
+                targets |= _lexical_targets(part, offset, "+")
+        for name in PARTS_OF_SPEECH:
+            part = found._part(name)
+            if part is not None and not targets.isdisjoint(
+                    (name, offset) for offset in part.all_senses(two)):
+                return True
+    return False

@@ -5,6 +5,7 @@ written here (CI has no ../shared/eval)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,19 @@ def test_distractors_never_repeat_an_evaluation_sentence():
     assert len(kept) == 500
     assert generated[10][0] not in kept and generated[20][0] not in kept
     assert not kept & {memory["content"] for memory in MEMORIES}
+
+
+def test_distractors_name_none_of_the_sets_people():
+    """A distractor about a person the set speaks of could answer its questions."""
+    spoken_of = ["My brother Tomasz lives in Leeds.", "When is Ines's birthday?",
+                 "What does my spouse do?"]
+    kept = [content for content, _ in evaluation.distractor_memories(
+        3_000, seed=5, spoken_of=spoken_of)]
+    assert len(kept) == 3_000
+    text = " ".join(kept)
+    assert not re.search(r"\bInes\b", text) and "my brother" not in text.lower()
+    every = " ".join(content for content, _ in evaluation.distractor_memories(3_000, seed=5))
+    assert re.search(r"\bInes\b", every) and "my brother" in every.lower()
 
 
 def test_ten_thousand_distractors_can_be_made():

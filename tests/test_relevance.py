@@ -51,6 +51,14 @@ def test_the_question_is_written_with_the_names(conn):
         conn, "What is the weather?")) == "What is the weather?"
 
 
+def test_only_words_usually_meaning_people_are_person_words(conn):
+    # "night" and "card" name people only in rare senses; "does" is no plural of "doe".
+    people = aliases.people_in(conn, "What does my mum do at night with the card?")
+    assert set(people) == {"mum"}
+    assert aliases.is_relation("brother") and aliases.is_relation("spouse")
+    assert not aliases.is_relation("city") and not aliases.is_relation("job")
+
+
 def test_a_name_the_question_already_gives_is_not_repeated(conn):
     remember(conn, "My brother Tomasz works as an anaesthetist in Leeds.")
     text = "Does my brother Tomasz like cake?"
@@ -90,6 +98,22 @@ def test_a_memory_about_someone_else_loses():
                                     {"grandma": frozenset()})
     assert relevance.score(grandma, "My aunt is allergic to soup.", 0.5, background) < \
         relevance.score(grandma, "My grandmother's soup uses paprika.", 0.5, background)
+
+
+def test_a_question_about_the_user_is_not_answered_about_someone_else():
+    background = relevance.background([])
+    mine = relevance.Question.of("Where do I live at the moment?", {})
+    own = relevance.score(mine, "We now live in a flat in Didsbury.", 0.4, background)
+    for other in ("My accountant lives in Ghent now.", "Carmen lives in Ghent now.",
+                  "Tomás's flat is in Ghent."):
+        assert own - relevance.score(mine, other, 0.4, background) == pytest.approx(
+            relevance.MISSING_NAME_PENALTY + relevance.WORD_BONUS * ("live" not in other))
+    # With the user beside them, or a question asking who: no one else is meant.
+    assert relevance.score(mine, "Tomasz and I live in Ghent.", 0.4, background) == \
+        pytest.approx(own)
+    who = relevance.Question.of("Who waters our plants when we travel?", {})
+    assert relevance.score(who, "Our neighbour Gwen waters our plants.", 0.4, background) \
+        > relevance.score(mine, "Our neighbour Gwen waters our plants.", 0.4, background)
 
 
 def test_the_chat_retrieval_admits_only_what_stands_out(conn):

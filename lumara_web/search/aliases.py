@@ -67,9 +67,12 @@ def same_person(word: str) -> frozenset[str]:
 
 
 def is_relation(word: str) -> bool:
-    """Does `word` name a kind of person or animal ("brother", "colleague", "cat")?"""
+    """Does `word` name a kind of person or animal ("brother", "colleague", "cat") in the
+    sense people usually mean? Not "night" or "card", persons only in rare senses."""
     return word not in STOP_WORDS and len(word) > 2 and (
-        lexicon.is_a(word, "person") or lexicon.is_a(word, "animal"))
+        any(word in group for group in SAME_PERSON)
+        or lexicon.is_a(word, "person", usually=True)
+        or lexicon.is_a(word, "animal", usually=True))
 
 
 def names_for(conn: Any, word: str) -> set[str]:
@@ -111,6 +114,8 @@ def people_in(conn: Any, text: str) -> dict[str, frozenset[str]]:
     found: dict[str, frozenset[str]] = {}
     for match in _WORD.finditer(text):
         word = match.group(1).lower()
+        if word in STOP_WORDS:  # "does" is not a plural of "doe"
+            continue
         singular = word[:-1] if word.endswith("s") and is_relation(word[:-1]) else word
         if len(found) == MAX_WORDS or singular in found or not is_relation(singular):
             continue

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import lexicon
-from ..text import content_words, names_in, stem
+from ..text import STOP_WORDS, content_words, is_personal, names_in, stem, tokens
 from .aliases import is_relation, same_person
 
 # The background is the cosine of the question's BACKGROUND_RANK-th nearest memory (the
@@ -40,6 +40,12 @@ GAP_WEIGHT = 1.5
 WORD_BONUS = 0.05
 NAME_BONUS = 0.1
 MISSING_NAME_PENALTY = 0.2
+# A memory's subject is read from its first SUBJECT_WORDS words, past SUBJECT_FILLERS
+# ("My older brother …"); a question that opens with ASKING_WHO asks for someone else.
+SUBJECT_WORDS = 4
+SUBJECT_FILLERS = frozenset({"my", "our", "the", "a", "an", "old", "older", "younger",
+                             "little", "big", "best"})
+ASKING_WHO = frozenset({"who", "whom", "whose", "who's"})
 # A memory is recalled when its score reaches this: 0.6 is a cosine of 0.3 in a collection
 # with nothing else near (background 0.1) with a word in common, and 0.5 among a crowd of
 # look-alikes at 0.45.
@@ -55,6 +61,7 @@ class Question:
     stems: frozenset[str]
     people: frozenset[str]
     relations: dict[str, frozenset[str]]
+    about_user: bool  # the user's own life, no one else: see _about_user
 
     @classmethod
     def of(cls, text: str, relations: dict[str, frozenset[str]]) -> "Question":
@@ -64,7 +71,16 @@ class Question:
                            if not lexicon.is_a(name, "location"))
         return cls(words, frozenset(map(stem, words)), people,
                    {word: frozenset(name.lower() for name in names)
-                    for word, names in relations.items()})
+                    for word, names in relations.items()},
+                   _about_user(text, people, relations))
+
+
+def _about_user(text: str, people: frozenset[str], relations: dict) -> bool:
+    """Does the question ask about the user's own life ("What do I do for work now?"):
+    personal, naming no one and no kind of person, and not asking who?"""
+    first = text.lstrip().split(maxsplit=1)[:1]
+    return (is_personal(text) and not people and not relations
+            and not (first and first[0].lower().strip("?,.") in ASKING_WHO))
 
 
 def background(nearest_cosines: list[float]) -> float:
@@ -84,12 +100,31 @@ def score(question: Question, memory: str, cosine: float, background_cosine: flo
         value += NAME_BONUS
     elif question.people:
         value -= MISSING_NAME_PENALTY
+    if question.about_user and _about_someone_else(memory):
+        value -= MISSING_NAME_PENALTY
     for word, names in question.relations.items():
         if names & memory_words:
             value += NAME_BONUS
         elif _speaks_of_someone_else(memory, memory_words, word, names):
             value -= MISSING_NAME_PENALTY
     return value
+
+
+def _about_someone_else(memory: str) -> bool:
+    """Is someone other than the user the memory's subject: it opens with a name
+    ("Carmen prefers …", "Tomás's birthday …") or a kind of person ("My aunt is …", "The
+    plumber's name …"), and the user is not in it beside them ("Tomasz and I went …")?"""
+    words = tokens(memory)[:SUBJECT_WORDS]
+    if "I" in words or "we" in (word.lower() for word in words):
+        return False
+    opening = [word.removesuffix("'s").removesuffix("’s") for word in words
+               if word.lower() not in SUBJECT_FILLERS]
+    if not opening:
+        return False
+    first = opening[0]
+    return ((first[:1].isupper() and first.lower() not in STOP_WORDS
+             and not lexicon.is_word(first))
+            or is_relation(first.lower()))
 
 
 def _speaks_of_someone_else(memory: str, memory_words: set[str], word: str,
