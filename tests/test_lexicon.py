@@ -89,3 +89,22 @@ def test_past_forms_of_verbs(word, past):
 def test_compounds_of_any_part_of_speech_are_known():
     assert lexicon.knows_any("small_talk") and lexicon.knows_any("nearsighted")
     assert not lexicon.knows_any("sister_ana")
+
+
+@pytest.mark.parametrize("word, kind, near", [
+    ("middle school", "school", True),  # one link up
+    ("sedan", "car", True),
+    ("dog", "animal", False),  # far up: "an animal" says less than "a dog"
+    ("cat", "dog", False),  # two kinds of one thing are not each other
+    ("car", "sedan", False),
+])
+def test_a_near_kind_is_one_link_up(word, kind, near):
+    assert lexicon.is_near_kind(word, kind, 1) is near
+
+
+@pytest.mark.parametrize("word, other, related", [
+    ("teacher", "teaches", True), ("painter", "paint", True), ("marry", "wedding", True),
+    ("teacher", "paint", False), ("dog", "bark", False),
+])
+def test_forms_of_one_meaning_in_other_parts_of_speech(word, other, related):
+    assert lexicon.related_forms(word, other) is related

@@ -133,3 +133,35 @@ def test_opposite_feelings_about_one_thing_are_a_contradiction_for_review(a, b):
 ])
 def test_no_opposite_feelings_where_they_agree_or_concern_other_things(a, b):
     assert cues(a, b).knowledge is None
+
+
+# -- near kinds, seasons, prepositions: rewordings MiniLM scores low --------------------------
+@pytest.mark.parametrize("a, b", [
+    # a kind for its near kind ("sedan" is a kind of car), a preposition for a stop word
+    ("My aunt parks her sedan behind the barn.", "My aunt parks her car behind the barn."),
+    ("Our bikes are kept beneath the porch.", "Our bikes are kept under the porch."),
+])
+def test_a_near_kind_or_another_preposition_makes_a_rewording(a, b):
+    assert cues(a, b).contradiction is None
+    assert classify(a, b, 0.6).label == "duplicate"
+
+
+def test_a_season_reads_as_the_month_it_holds_and_not_as_another():
+    holds = cues("My niece moved to Lisbon this October.", "This autumn my niece moved to Lisbon.")
+    assert holds.same_values and not holds.values_differ
+    other = cues("My niece moved to Lisbon this October.", "This spring my niece moved to Lisbon.")
+    assert not other.same_values and other.values_differ
+
+
+def test_a_kind_against_a_denied_kind_is_no_rewording():
+    a, b = "I don't eat any poultry.", "I eat chicken."  # chicken is one link below poultry
+    assert classify(a, b, 0.6).label != "duplicate"
+
+
+def test_a_clash_found_through_synonyms_is_a_contradiction_for_review():
+    a, b = "Our wedding was on 9 May.", "We married on 21 October."
+    found = cues(a, b)
+    assert found.contradiction is None and "dates" in found.reworded_contradiction
+    verdict = classify(a, b, 0.55)
+    assert verdict.label == "contradiction"
+    assert verdict.confidence == pair_judge.KNOWLEDGE_CONFIDENCE

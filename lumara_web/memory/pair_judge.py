@@ -24,7 +24,9 @@ The decision here (`classify`, the default: "cues+cosine") reads the words first
      take ibuprofen"; "I've never been to Asia" / "… backpacking around Vietnam");
    - opposite feelings about the same thing ("Loud bars give me headaches" / "I relax
      best in loud bars"): pains and symptoms (WordNet), a short list of good and bad
-     words, dislikes; a liking is no such feeling.
+     words, dislikes; a liking is no such feeling;
+   - a cue of 1. found only once words of one meaning are read as one ("Our wedding is on
+     9 May" / "We married on 21 October"), at or above `contradiction_cue`.
 3. A pair that swaps one or two words after a shared start ("I prefer aisle seats" /
    "I prefer window seats") is never a duplicate: at or above the contradiction threshold
    a contradiction of low confidence, for review; below, related (only knowledge of the
@@ -32,7 +34,9 @@ The decision here (`classify`, the default: "cues+cosine") reads the words first
    synonyms is no swap.
 4. Otherwise cosine decides, helped by the words, where a word of one sentence that shares
    its usual sense with one of the other counts as the same word ("cilantro" /
-   "coriander", "chit-chat" / "small talk"): at or above `duplicate` it is a duplicate; at
+   "coriander", "chit-chat" / "small talk"), and where both affirm or both deny, so does a
+   near kind ("high school" / "secondary school"), and a season the month it holds ("this
+   fall" / "this September"): at or above `duplicate` it is a duplicate; at
    or above `reworded_duplicate` it is a duplicate too when the sentences state the same
    values (the same date, number or name) or share most content words of both (one that
    adds facts to the other is no duplicate); at or above `contradiction_cue`, when they
@@ -110,6 +114,18 @@ class PairVerdict:
 # Adverbs of frequency and hedges: they rarely change what a statement is about.
 _FILLERS = frozenset("usually often sometimes mostly generally normally typically still "
                      "currently now always anymore".split())
+# Prepositions the stop words lack; like "under" and "in", they say where, not what:
+# "beneath the stairs" is "under the stairs".
+_PREPOSITIONS = frozenset("beneath underneath beside behind between among amongst upon "
+                          "within across along toward towards".split())
+# Seasons and the months they hold (the northern hemisphere's, by the meteorologists'
+# count): "this fall" says "this September" in other words; "this spring" does not.
+_SEASONS = {"spring": ("march", "april", "may"), "summer": ("june", "july", "august"),
+            "autumn": ("september", "october", "november"),
+            "fall": ("september", "october", "november"),
+            "winter": ("december", "january", "february")}
+# Words before a season that make it one ("*this* fall", "*in* the spring").
+_SEASON_MARKERS = frozenset("this last next in the every each early late during".split())
 _NEGATIONS = frozenset("not no never none nothing nobody nowhere neither nor cannot "
                        "can't don't doesn't didn't isn't aren't wasn't weren't won't "
                        "wouldn't shouldn't couldn't haven't hasn't hadn't unable incapable "
@@ -291,7 +307,8 @@ def words_of(text: str, names: set[str]) -> list[Word]:
         if value is not None:
             found.append(Word(lower, value[1], "value", value=value))
             continue
-        if lower in STOP_WORDS or lower in _FILLERS or len(lower) < 2 and not lower.isdigit() \
+        if lower in STOP_WORDS or lower in _FILLERS or lower in _PREPOSITIONS or \
+                len(lower) < 2 and not lower.isdigit() \
                 or lower.split("'")[0] in STOP_WORDS or lower == "used" and past:  # "I've"
             found.append(Word(lower, lower, "other", past=past))
             continue
@@ -397,6 +414,10 @@ class Cues:
     # Both affirm, or both deny, or the one denial denies nothing the other says ("I can't
     # tell red from green" / "I have red-green colour blindness"); else no sure rewording.
     same_polarity: bool = True
+    # A clash of the contradiction cues found only once words of one meaning are read as
+    # one ("Our wedding is on 12 June" / "We got married on 3 August"): WordNet may match
+    # a rare sense, so it is less sure than `contradiction`, for review.
+    reworded_contradiction: str | None = None
 
 
 def cues(a: str, b: str) -> Cues:
@@ -407,10 +428,15 @@ def cues(a: str, b: str) -> Cues:
     a, b = _in_usual_words(a), _in_usual_words(b)
     written = words_of(a, names), words_of(b, names)
     as_written = tuple(map(reading, written))
-    left, right = map(reading, align(*written))
+    # A kind for its near kind ("high school", "secondary school") only where both sides
+    # affirm or both deny: "I don't drink alcohol" / "I drink wine" denies a kind.
+    left, right = map(reading, align(*written, kinds=as_written[0].negative
+                                     == as_written[1].negative))
     same_values = bool(left.values) and left.values == right.values
     word_overlap = overlap(left.stems, right.stems)
-    return Cues(_contradiction(*as_written, overlap(as_written[0].frame, as_written[1].frame)),
+    contradiction = _contradiction(*as_written, overlap(as_written[0].frame,
+                                                        as_written[1].frame))
+    return Cues(contradiction,
                 same_values,
                 left.values != right.values, word_overlap,
                 mutual_overlap(left.stems, right.stems),
@@ -419,7 +445,9 @@ def cues(a: str, b: str) -> Cues:
                 # lives in Oslo" / "My closest friend is based in Oslo".
                 _substitution(left, right) and _substitution(*as_written),
                 _denied_kind(left, right) or _opposite_feelings(left, right),
-                left.negative == right.negative or not _denies_what_is_said(left, right))
+                left.negative == right.negative or not _denies_what_is_said(left, right),
+                None if contradiction else _contradiction(left, right,
+                                                          overlap(left.frame, right.frame)))
 
 
 def _substitution(left: Reading, right: Reading) -> bool:
@@ -525,11 +553,14 @@ def _units(words: list[Word]) -> list[_Unit]:
     return sorted(found, key=lambda unit: unit.start - unit.end)
 
 
-def align(left: list[Word], right: list[Word]) -> tuple[list[Word], list[Word]]:
+def align(left: list[Word], right: list[Word], *,
+          kinds: bool = False) -> tuple[list[Word], list[Word]]:
     """The two sentences, with each word or compound of `right` that shares a sense with
     one of `left` given `left`'s stem: "I hate cilantro" read against "I can't stand
     coriander" is "I hate coriander"; "chit-chat" against "small talk", one word. Only
-    words the other sentence does not already share are matched, each once."""
+    words the other sentence does not already share are matched, each once. With `kinds`,
+    a word and a near kind of it are one too ("high school", "secondary school"; not
+    "violin" and "cello", two kinds of one thing); a season takes the month it holds."""
     left, right = list(left), list(right)
     left_units = _units(left)
     taken_left: set[int] = set()
@@ -541,7 +572,7 @@ def align(left: list[Word], right: list[Word]) -> tuple[list[Word], list[Word]]:
         for other in left_units:
             other_span = set(range(other.start, other.end))
             if other_span & taken_left or _stems(left, other) <= _all_stems(right) or \
-                    not lexicon.synonyms(unit.lemma, other.lemma):
+                    not _same_meaning(unit.lemma, other.lemma, kinds):
                 continue
             shared = left[other.start].stem if len(span) == len(other_span) == 1 \
                 else other.lemma
@@ -550,7 +581,31 @@ def align(left: list[Word], right: list[Word]) -> tuple[list[Word], list[Word]]:
             taken_left |= other_span
             taken_right |= span
             break
+    if kinds:
+        _months_for_seasons(left, right)
+        _months_for_seasons(right, left)
     return left, right
+
+
+def _same_meaning(word: str, other: str, kinds: bool) -> bool:
+    """Synonyms, or with `kinds`, one a kind of the other, one link apart."""
+    return lexicon.synonyms(word, other) or kinds and (
+        lexicon.is_near_kind(word, other, 1) or lexicon.is_near_kind(other, word, 1))
+
+
+def _months_for_seasons(words: list[Word], other: list[Word]) -> None:
+    """Each season in `words` that holds a month `other` names, and `words` does not, read
+    as that month ("this fall" against "this September")."""
+    months = {word.value for word in other if word.value and word.value[0] == "date"} - {
+        word.value for word in words if word.value}
+    for index, word in enumerate(words):
+        if word.kind != "content" or word.text not in _SEASONS or not index or \
+                words[index - 1].text not in _SEASON_MARKERS:
+            continue
+        month = next((value for value in months if value[1] in _SEASONS[word.text]), None)
+        if month is not None:
+            words[index] = replace(word, stem=month[1], kind="value", value=month)
+            months.discard(month)
 
 
 def _stems(words: list[Word], unit: _Unit) -> set[str]:
@@ -771,6 +826,9 @@ def _classify_sentences(a: str, b: str, similarity: float, thresholds: Threshold
     found = cues(a, b)
     if found.contradiction and similarity >= thresholds.contradiction_cue:
         return PairVerdict("contradiction", CUE_CONFIDENCE, found.contradiction, "cues")
+    if found.reworded_contradiction and similarity >= thresholds.contradiction_cue:
+        return PairVerdict("contradiction", KNOWLEDGE_CONFIDENCE,
+                           found.reworded_contradiction, "cues")
     if found.knowledge and similarity >= thresholds.related:
         return PairVerdict("contradiction", KNOWLEDGE_CONFIDENCE, found.knowledge, "cues")
     if found.substitution and similarity >= thresholds.substitution_contradiction:
