@@ -165,3 +165,43 @@ def test_a_clash_found_through_synonyms_is_a_contradiction_for_review():
     verdict = classify(a, b, 0.55)
     assert verdict.label == "contradiction"
     assert verdict.confidence == pair_judge.KNOWLEDGE_CONFIDENCE
+
+
+# -- a denied kind against a word WordNet does not know -------------------------------------
+def test_a_denied_kind_against_an_unknown_word_that_is_taken_is_for_review():
+    a, b = "I use zolmitriptan nasal spray.", "I'm not on any medication."
+    assert "may be one" in cues(a, b).knowledge
+    assert classify(a, b, 0.4).label == "contradiction"
+    # A known word of another kind is none: a tomato is no medication.
+    assert cues("I take tomatoes to work.", "I'm not on any medication.").knowledge is None
+
+
+# -- one-value slots: a full-time job, the only one of a thing -------------------------------
+@pytest.mark.parametrize("a, b", [
+    ("I work full-time as an electrician.", "I'm a full-time librarian."),
+    ("My aunt works as a plumber.", "My aunt is a librarian."),  # both jobs by WordNet
+])
+def test_two_different_jobs_of_one_person_are_a_contradiction_for_review(a, b):
+    assert "jobs" in cues(a, b).knowledge
+    assert classify(a, b, 0.45).label == "contradiction"
+
+
+@pytest.mark.parametrize("a, b", [
+    ("I work full-time as an electrician.", "My brother is a full-time librarian."),
+    ("I work full-time as an electrician.", "I'm also a part-time librarian."),
+    ("I worked as an electrician for years.", "I'm a full-time librarian."),
+    ("I work full-time as a doctor.", "I'm a full-time surgeon."),  # a kind of doctor
+    ("I work as an electrician.", "I'm a grandmother."),  # no job
+])
+def test_no_clash_of_jobs_for_two_people_two_jobs_a_past_one_or_a_kind(a, b):
+    assert cues(a, b).knowledge is None
+
+
+def test_the_only_one_of_a_thing_named_as_two_kinds_is_a_contradiction_for_review():
+    a, b = "Our only boat is a canoe.", "We sail a dinghy on the lake."
+    assert "Only one boat" in cues(a, b).knowledge
+    assert classify(a, b, 0.4).label == "contradiction"
+    assert cues(a, "My sister sails a dinghy.").knowledge is None  # someone else's
+    assert cues(a, "We paddle our canoe on Sundays.").knowledge is None  # the same kind
+    # A kayak is a kind of canoe (WordNet): naming it is no second kind.
+    assert cues(a, "We paddle a kayak on the lake.").knowledge is None

@@ -26,7 +26,12 @@ The decision here (`classify`, the default: "cues+cosine") reads the words first
      best in loud bars"): pains and symptoms (WordNet), a short list of good and bad
      words, dislikes; a liking is no such feeling;
    - a cue of 1. found only once words of one meaning are read as one ("Our wedding is on
-     9 May" / "We married on 21 October"), at or above `contradiction_cue`.
+     9 May" / "We married on 21 October"), at or above `contradiction_cue`;
+   - one-value slots: one person's two different jobs, each said to be a job ("I work
+     full-time as a nurse" / "I'm a full-time pilot"; not a part-time, second or past
+     one), and "our only boat is a canoe" against another kind of boat ("a dinghy").
+   A denied kind also meets a word WordNet does not know that is taken or used ("I'm on
+   no medication" / "I take levothyroxine").
 3. A pair that swaps one or two words after a shared start ("I prefer aisle seats" /
    "I prefer window seats") is never a duplicate: at or above the contradiction threshold
    a contradiction of low confidence, for review; below, related (only knowledge of the
@@ -444,7 +449,8 @@ def cues(a: str, b: str) -> Cues:
                 # rewording with synonyms that leaves one other word swapped: "My best friend
                 # lives in Oslo" / "My closest friend is based in Oslo".
                 _substitution(left, right) and _substitution(*as_written),
-                _denied_kind(left, right) or _opposite_feelings(left, right),
+                _denied_kind(left, right) or _opposite_feelings(left, right)
+                or _two_roles(a, b) or _two_only_ones(left, right),
                 left.negative == right.negative or not _denies_what_is_said(left, right),
                 None if contradiction else _contradiction(left, right,
                                                           overlap(left.frame, right.frame)))
@@ -649,7 +655,8 @@ def _denied_kind(left: Reading, right: Reading) -> str | None:
                 if lexicon.is_in(thing.text, kind, usually=True):
                     how = "which is one"
                 elif _any_of(denying.words, kind_at) and \
-                        _object_of_denied_verb(saying.words, thing_at, denying.negated):
+                        _object_of_denied_verb(saying.words, thing_at, denying.negated,
+                                               denying.words[kind_at].stem):
                     how = "which may be one"
                 else:
                     continue
@@ -678,13 +685,22 @@ def _any_of(words: tuple[Word, ...], at: int) -> bool:
     return at > 0 and words[at - 1].text in ("any", "no")
 
 
-def _object_of_denied_verb(words: tuple[Word, ...], at: int, denied: frozenset[str]) -> bool:
+def _object_of_denied_verb(words: tuple[Word, ...], at: int, denied: frozenset[str],
+                           kind: str = "") -> bool:
     """Is words[at], a word WordNet does not know, the object of a verb in `denied` ("I
-    *take* levothyroxine" against "I stopped *taking* any medication")?"""
+    *take* levothyroxine" against "I stopped *taking* any medication"), or, where the
+    denial denies the kind itself and no verb ("I'm on no medication"), of a verb of taking
+    or using ("I *take* levothyroxine")?"""
     if lexicon.knows_any(words[at].text):
         return False
     before = [word for word in words[:at] if word.kind != "other"]
-    return bool(before) and before[-1].stem in denied
+    return bool(before) and (before[-1].stem in denied or kind in denied
+                             and before[-1].stem in _TAKING
+                             and not lexicon.knows(words[at].text))
+
+
+# Verbs of taking or using a thing: "I take X" has X as "I have X" does.
+_TAKING = frozenset(stem(word) for word in "take takes took taking use uses using".split())
 
 
 def _had(words: tuple[Word, ...], at: int) -> bool:
@@ -791,6 +807,96 @@ def _opposite_feelings(left: Reading, right: Reading) -> str | None:
     shown = (", ".join(f"'{word.text}'" for word in words)
              for words in (one_words, other_words))
     return f"Opposite feelings about the same thing: {next(shown)} vs {next(shown)}."
+
+
+# -- one-value slots: a job held full-time, the only one of a thing ------------------------
+# What someone is, or works as: "I'm a full-time nurse", "My aunt works as a pilot".
+_ROLE = re.compile(r"^(?P<subject>.*?)(?:\b(?:am|is|are)\s+|'m\s+|'s\s+|'re\s+|"
+                   r"\bworks?\s+(?:full[- ]time\s+)?as\s+)(?:now\s+)?(?:an?\s+)"
+                   r"(?P<role>[\w\s-]+)", re.I)
+# Words that make a role a job: "I work as…", "full-time", "for a living".
+_WORK = re.compile(r"\b(?:works?\s+(?:full[- ]time\s+)?as|full[- ]time|for a living|by "
+                   r"(?:trade|profession)|job)\b", re.I)
+# Kinds of person that are jobs by WordNet (most are; some, "accountant", only persons).
+_WORKERS = ("worker", "professional", "paraprofessional")
+# A second job, or one no longer held, holds beside the first.
+_MORE_THAN_ONE = re.compile(r"\b(?:part[- ]time|also|too|as well|second|side|another|"
+                            r"retired|former|formerly|used to|was|were|worked)\b", re.I)
+
+
+def _role(text: str) -> tuple[str, str, bool] | None:
+    """(subject, the role's head noun, is it said to be a job) of "… is a [words] ROLE",
+    or None. The head is the last word of the phrase that names a kind of person."""
+    match = _ROLE.match(text.strip())
+    if match is None or _MORE_THAN_ONE.search(text):
+        return None
+    words = []
+    for word in tokens(match.group("role")):
+        if word.lower() in STOP_WORDS:
+            break
+        words.append(word.lower())
+    head = next((word for word in reversed(words)
+                 if lexicon.is_a(word, "person", usually=True)), None)
+    if head is None:
+        return None
+    subject = " ".join(word.lower().removesuffix("'m") for word in tokens(match.group("subject"))
+                       if word.lower() not in ("i'm", "i"))
+    return subject, head, bool(_WORK.search(text))
+
+
+def _two_roles(a: str, b: str) -> str | None:
+    """One person holds two different jobs, each as their one job ("I work full-time as a
+    nurse" / "I'm a full-time pilot"): both sentences say it is a job, or both jobs are
+    jobs by WordNet. A role that is a kind of the other ("surgeon", "doctor"), a second or
+    part-time job, or one held once, is no clash."""
+    one, other = _role(a), _role(b)
+    if one is None or other is None or one[0] != other[0] or not (one[2] or other[2]):
+        return None
+    first, second = one[1], other[1]
+    if stem(first) == stem(second) or lexicon.synonyms(first, second) or \
+            lexicon.is_a(first, second) or lexicon.is_a(second, first):
+        return None
+    if not (one[2] and other[2]) and not all(
+            any(lexicon.is_a(role, kind, usually=True) for kind in _WORKERS)
+            for role in (first, second)):
+        return None
+    return f"Two different jobs: {first} vs {second}."
+
+
+def _two_only_ones(left: Reading, right: Reading) -> str | None:
+    """One sentence names its only thing of a kind as one kind of it ("Our only bike is a
+    tandem"); the other names another kind of it ("We ride a tricycle"), neither a kind
+    of the other, of no one else."""
+    for only, other in ((left, right), (right, left)):
+        words = [word.text for word in only.words]
+        for at, word in enumerate(words[:-1]):
+            if word != "only" or only.words[at + 1].kind != "content":
+                continue
+            kind = words[at + 1]
+            named = _kinds_named(only.words, kind, skip=at + 1)
+            for that in _kinds_named(other.words, kind):
+                if any(this.lemma != that.lemma and not lexicon.is_a(this.lemma, that.lemma)
+                       and not lexicon.is_a(that.lemma, this.lemma)
+                       and not lexicon.synonyms(this.lemma, that.lemma) for this in named) \
+                        and not _someone_else(_without_modifiers(other, that), only,
+                                              Word("", "", "content")):
+                    shown = next(this.lemma for this in named).replace("_", " ")
+                    return f"Only one {kind}: {shown} vs {that.lemma.replace('_', ' ')}."
+    return None
+
+
+def _kinds_named(words: tuple[Word, ...], kind: str, skip: int = -1) -> list[_Unit]:
+    """The words and compounds of `words` (but words[skip]) that name a kind of `kind`."""
+    return [unit for unit in _units(list(words))
+            if unit.start != skip and unit.lemma != kind
+            and lexicon.is_a(unit.lemma, kind, usually=True)]
+
+
+def _without_modifiers(reading: Reading, unit: _Unit) -> Reading:
+    """`reading` without `unit` and the two words before it, which say what kind of it it
+    is ("a *diesel* estate car": an engine, not Rudolf Diesel)."""
+    return replace(reading, words=reading.words[:max(0, unit.start - 2)]
+                   + reading.words[unit.end:])
 
 
 # -- the classifiers (variants measured by pair_eval; `classify` is the default) ---------
