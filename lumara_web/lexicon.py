@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import mmap
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -429,3 +430,47 @@ def related_forms(word: str, other: str) -> bool:
                     (name, offset) for offset in part.all_senses(two)):
                 return True
     return False
+
+
+# What a word's definition says its bearer takes none of: a vegetarian "eats no meat or
+# fish", teetotal is "abstinence from alcoholic beverages".
+_DENIAL_IN_GLOSS = re.compile(r"\b(?:(?:eats|eat|drinks|drink|uses|use|takes|take|consumes) no"
+                              r"|abstinence from|abstains? from|refrains? from(?: eating| "
+                              r"drinking| using| taking)?) ([^;\"]+)")
+
+
+def _gloss(part: _PartOfSpeech, offset: int) -> str:
+    start = part.starts.get(offset)
+    end = part.data.find(b"\n", start)
+    line = part.data[start:end].decode("utf-8", "replace")
+    return line.split(" | ", 1)[1].strip() if " | " in line else ""
+
+
+@lru_cache(maxsize=16384)
+def denied_by_definition(word: str) -> tuple[str, ...]:
+    """The kinds of thing the first sense of `word` (a noun or adjective) takes none of, by
+    its WordNet definition: "vegetarian" → meat, fish, animal_product; "teetotal" →
+    alcoholic_beverage. Empty for most words, and without WordNet."""
+    found = wordnet()
+    if found is None:
+        return ()
+    kinds: list[str] = []
+    for name in ("noun", "adj"):
+        part = found._part(name)
+        if part is None:
+            continue
+        senses = [part.senses(base)[0] for base in part.base_forms(word.lower())][:1]
+        for offset in senses:
+            for match in _DENIAL_IN_GLOSS.finditer(_gloss(part, offset)):
+                text = re.sub(r"\([^)]*\)", " ", match.group(1))
+                text = re.sub(r"\b(any|at all|all|other)\b", " ", text)
+                items = [" ".join(item.split()) for item in re.split(r",| or | and ", text)]
+                items = [item for item in items if item]
+                head = items[-1].split()[-1] if items and " " in items[-1] else None
+                for item in items:
+                    if head and " " not in item and found.knows(f"{item}_{head}"):
+                        item = f"{item} {head}"  # "animal or dairy products"
+                    lemma = item.replace(" ", "_")
+                    if found.knows(lemma):
+                        kinds.append(lemma)
+    return tuple(dict.fromkeys(kinds))

@@ -108,3 +108,9 @@ def test_a_near_kind_is_one_link_up(word, kind, near):
 ])
 def test_forms_of_one_meaning_in_other_parts_of_speech(word, other, related):
     assert lexicon.related_forms(word, other) is related
+
+
+def test_what_a_definition_denies():
+    assert "meat" in lexicon.denied_by_definition("vegetarian")
+    assert lexicon.denied_by_definition("teetotal") == ("alcoholic_beverages",)
+    assert lexicon.denied_by_definition("gardener") == ()

@@ -205,3 +205,13 @@ def test_the_only_one_of_a_thing_named_as_two_kinds_is_a_contradiction_for_revie
     assert cues(a, "We paddle our canoe on Sundays.").knowledge is None  # the same kind
     # A kayak is a kind of canoe (WordNet): naming it is no second kind.
     assert cues(a, "We paddle a kayak on the lake.").knowledge is None
+
+
+# -- a word whose definition denies kinds of thing ------------------------------------------
+def test_a_word_defined_by_what_it_takes_none_of_against_one_of_them_is_for_review():
+    a, b = "My flatmate is a teetotaler.", "My flatmate orders beer at every gig."
+    assert "alcoholic beverages" in cues(a, b).knowledge
+    assert classify(a, b, 0.3).label == "contradiction"
+    # Someone else eats the bacon; the vegetarian is the nephew.
+    assert cues("My nephew is vegetarian.", "I fry bacon most mornings.").knowledge is None
+    assert cues("I'm vegetarian.", "I grow lettuce.").knowledge is None

@@ -30,6 +30,8 @@ The decision here (`classify`, the default: "cues+cosine") reads the words first
    - one-value slots: one person's two different jobs, each said to be a job ("I work
      full-time as a nurse" / "I'm a full-time pilot"; not a part-time, second or past
      one), and "our only boat is a canoe" against another kind of boat ("a dinghy").
+   - a word whose WordNet definition denies kinds of thing ("vegetarian": "eats no meat
+     or fish") against one of them ("Jonas loves steak"), of the same person.
    A denied kind also meets a word WordNet does not know that is taken or used ("I'm on
    no medication" / "I take levothyroxine").
 3. A pair that swaps one or two words after a shared start ("I prefer aisle seats" /
@@ -53,7 +55,8 @@ Measured by lumara_bench.pair_eval (figures in docs/QUALITY.md). The chat model
 `cues+cosine+model`, asked as the chat asks it): it finds almost none of the
 contradictions, so the default does not call it (the contradiction_model_judge setting),
 and POST /api/memories never waits on a model. Contradictions that need knowledge WordNet
-does not hold ("I am a vegan." / "I eat eggs every morning.") are still missed.
+does not hold ("I am a vegan." / "I eat eggs every morning.": WordNet files eggs under no
+animal product) are still missed.
 
 The opposites and words of feeling below are short general lists. What is a kind of what (a
 labrador is a dog) and which words share a sense come from WordNet (lumara_web.lexicon);
@@ -450,7 +453,8 @@ def cues(a: str, b: str) -> Cues:
                 # lives in Oslo" / "My closest friend is based in Oslo".
                 _substitution(left, right) and _substitution(*as_written),
                 _denied_kind(left, right) or _opposite_feelings(left, right)
-                or _two_roles(a, b) or _two_only_ones(left, right),
+                or _two_roles(a, b) or _two_only_ones(left, right)
+                or _denied_by_definition(left, right),
                 left.negative == right.negative or not _denies_what_is_said(left, right),
                 None if contradiction else _contradiction(left, right,
                                                           overlap(left.frame, right.frame)))
@@ -897,6 +901,31 @@ def _without_modifiers(reading: Reading, unit: _Unit) -> Reading:
     is ("a *diesel* estate car": an engine, not Rudolf Diesel)."""
     return replace(reading, words=reading.words[:max(0, unit.start - 2)]
                    + reading.words[unit.end:])
+
+
+def _denied_by_definition(left: Reading, right: Reading) -> str | None:
+    """One sentence calls its subject a word whose definition denies kinds of thing ("I'm
+    vegetarian": eats no meat or fish); the other, affirmative, names one of those kinds
+    ("I had steak"), and neither speaks of someone the other does not name."""
+    for denying, saying in ((left, right), (right, left)):
+        if saying.negative or denying.past:
+            continue
+        for word in denying.words:
+            if word.kind != "content":
+                continue
+            kinds = lexicon.denied_by_definition(word.text)
+            if not kinds:
+                continue
+            for thing in saying.words:
+                if thing.kind != "content" or thing.stem == word.stem:
+                    continue
+                kind = next((kind for kind in kinds
+                             if lexicon.is_in(thing.text, kind, usually=True)), None)
+                if kind and not _someone_else(saying, denying, thing) and \
+                        not _someone_else(denying, saying, word):
+                    return (f"'{word.text}' means taking no {kind.replace('_', ' ')}; the "
+                            f"other names {thing.text}, which is some.")
+    return None
 
 
 # -- the classifiers (variants measured by pair_eval; `classify` is the default) ---------
