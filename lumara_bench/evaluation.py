@@ -14,7 +14,8 @@ chat_memory_threshold) — the very call the chat makes — once per variant:
 - MRR: the mean of 1 / rank of the first answer returned (0 when none is: the chat never
   sees past chat_memory_k, so this is MRR@k);
 - all again with seeded distractor memories mixed in (generated from the word lists below,
-  never from an evaluation file), and, with the distractors alone, the share of questions
+  never from an evaluation file, and naming none of the set's people: _people_free), and,
+  with the distractors alone, the share of questions
   for which something was still recalled (the chat would answer from a memory that cannot
   answer it — lower is better);
 - each variant's retrieval time at that size (the question already embedded).
