@@ -389,6 +389,88 @@ def bench_chat(workdir: Path, embedder: Embedder, engine: LlamaEngine, conversat
                   "chat_memories_per_prompt": float(np.mean(recalled)) if recalled else 0.0}
 
 
+# A long conversation: something to remember, then a question about it, LONG_PAIRS times.
+LONG_CONVERSATION = [
+    ("My sister Ana lives in Porto.", "Where does my sister live?"),
+    ("I parked the car on level 3 of the airport garage.", "Where did I park the car?"),
+    ("My dentist appointment is on 14 March at 9:30.", "When is my dentist appointment?"),
+    ("My manager Olu wants status updates every Friday.", "When does Olu want updates?"),
+    ("I keep the spare key under the blue flowerpot.", "Where is my spare key?"),
+    ("My passport expires in August 2029.", "When does my passport expire?"),
+    ("Our cat Biscuit only eats salmon wet food.", "What does our cat Biscuit eat?"),
+    ("I take vitamin D every morning with breakfast.", "When do I take vitamin D?"),
+    ("My plumber Marek charges 60 euros an hour.", "How much does my plumber charge?"),
+    ("My gym membership renews on the 3rd of each month.", "When does my gym renew?"),
+    ("I lent my drill to my neighbour Gwen.", "Who has my drill?"),
+    ("My cousin Jonas teaches chemistry in Leeds.", "What does my cousin Jonas teach?"),
+]
+# Longest a turn waits for the previous one's background work (extraction, read-ahead).
+IDLE_WAIT_S = 60
+
+
+def bench_long_conversation(workdir: Path, embedder: Embedder, engine: LlamaEngine,
+                            pairs: int) -> tuple[list[Row], dict]:
+    """One conversation of 2 × `pairs` turns (a statement, then a question about it)
+    through ChatService, each turn sent once the model is idle (a person reads the reply
+    and writes the next message: seconds); then the same answer prompts, in order, through
+    one raw llama-cpp-python Llama, which reuses what it holds of the previous prompt."""
+    from lumara_web import create_app
+
+    app = create_app({"data_dir": str(workdir / "long-chat"), "engine": engine,
+                      "embedder": embedder})
+    services = app.extensions["lumara"]
+    engine.model.wait(120)
+    conn = db.connect(services.settings["db_path"])
+    sent: list[list[dict]] = []
+    submit = engine.submit
+
+    def recording_submit(request, stop=None):
+        if request.purpose == "chat":
+            sent.append(request.messages)
+        return submit(request, stop)
+
+    engine.submit = recording_submit
+    ours: list[float] = []
+    conversation_id = None
+    try:
+        for statement, question in LONG_CONVERSATION[:pairs]:
+            for message in (statement, question):
+                engine.wait_idle(IDLE_WAIT_S)
+                events = list(services.chat.turn(conn, TurnRequest(message, conversation_id)))
+                done = next(event for event in events if event["type"] == "done")
+                conversation_id = done["conversation_id"]
+                if done["stats"]["source"] == "model":
+                    ours.append(done["stats"]["ttft_ms"])
+        engine.wait_idle(IDLE_WAIT_S)
+    finally:
+        engine.submit = submit
+        conn.close()
+
+    from llama_cpp import Llama
+
+    with without_extra_buffer_types():
+        raw_llm = Llama(str(engine.model_path), **llama_options(
+            engine.n_ctx, engine.threads, engine.kv_cache_type))
+    raw: list[float] = []
+
+    def first_token(messages: list[dict]) -> float:
+        started = time.perf_counter()
+        for chunk in raw_llm.create_chat_completion(
+                messages, stream=True, temperature=0.0,
+                max_tokens=services.settings["answer_max_tokens"]):
+            if chunk["choices"][0]["delta"].get("content"):
+                return (time.perf_counter() - started) * 1000
+        return (time.perf_counter() - started) * 1000
+
+    for messages in sent:
+        raw.append(engine.run_task(lambda: first_token(messages)))
+    row = Row("chat_ttft_long", f"Chat TTFT over a {2 * pairs}-turn conversation "
+              "(statements and questions)", ours, raw, "p50 ≤ 250 ms, p95 ≤ 400 ms",
+              raw_name="llama-cpp-python create_chat_completion (stream), same prompts")
+    return ([row] if ours and raw else []), {"long_conversation_turns": 2 * pairs,
+                                             "long_conversation_answers": len(ours)}
+
+
 def machine_facts() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -647,6 +729,10 @@ def main(argv: list[str] | None = None) -> None:
                                                args.turns)
             rows += chat_rows
             facts.update(chat_facts)
+            long_rows, long_facts = bench_long_conversation(
+                workdir, ours_embedder, engine, pairs=6 if quick else len(LONG_CONVERSATION))
+            rows += long_rows
+            facts.update(long_facts)
         if not args.no_server:
             server_rows, server_facts = bench_server(workdir, quick)
             rows += server_rows

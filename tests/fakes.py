@@ -80,6 +80,8 @@ class FakeEngine(Engine):
         if isinstance(reply, BaseException):
             raise reply
         text = json.dumps(reply) if isinstance(reply, dict) else reply
+        for stop in job.request.stop:  # as llama.cpp: the text ends before a stop string
+            text = text.split(stop)[0]
         for piece in re.findall(r"\S+\s*", text):
             if self.token_delay:
                 threading.Event().wait(self.token_delay)

@@ -557,10 +557,10 @@ def test_earlier_turns_are_replayed_exactly_as_they_were_sent(services, chat, co
     earlier, later = chat_requests(engine)
     # The whole first prompt is a prefix of the second: llama.cpp reuses its state.
     assert later.messages[:len(earlier.messages)] == earlier.messages
+    # The statement and its templated "Noted: …" are not replayed: the model would learn
+    # to answer questions with "Noted: …".
     assert later.messages[len(earlier.messages):] == [
         {"role": "assistant", "content": "Your sister Ana lives in Lisbon."},
-        {"role": "user", "content": "My dog is called Rex."},
-        {"role": "assistant", "content": "Noted: your dog is called Rex."},
         {"role": "user", "content": prompts.question_turn("What is the capital of France?",
                                                           [])},
     ]
@@ -772,3 +772,11 @@ def test_a_refused_question_reports_the_conversation_it_was_saved_in(make_app):
             SISTER_QUESTION]
     finally:
         conn.close()
+
+
+def test_an_answer_ends_where_the_model_starts_writing_the_prompts_layout(chat, conn,
+                                                                          engine):
+    engine.enqueue("Paris is the capital of France.\n\nQuestion: What is the capital of Spain?")
+    done = turn(chat, conn, "What is the capital of France?")[-1]
+    assert done["text"] == "Paris is the capital of France."
+    assert chat_requests(engine)[-1].stop == prompts.ANSWER_STOPS

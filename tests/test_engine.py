@@ -300,3 +300,15 @@ def test_pinned_examples_outlive_history_but_not_the_question():
     # Too little room even for the examples: they go (the system prompt and question stay).
     tight = fit_to_context(messages, words, size([SYSTEM, QUESTION]), pinned=pinned)
     assert tight == [SYSTEM, QUESTION]
+
+
+def test_wait_idle_returns_once_nothing_runs_or_waits(make_app):
+    engine = GatedEngine()
+    make_app(engine=engine)
+    running = engine.submit(request("first"))
+    started(running)
+    engine.submit(request("second"))
+    assert not engine.wait_idle(0.05)
+    engine.open()
+    assert engine.wait_idle(WAIT)
+    assert engine.status()["queue"] == {"waiting": 0, "running": False, "max": 16}

@@ -43,3 +43,31 @@ def test_the_bundled_model_loads_with_every_core_and_a_4k_context(real_engine):
     assert llm.context_params.n_threads_batch == machine_cores()
     assert llm.n_ctx() >= 4096
     assert "im_start" in llm.metadata["tokenizer.chat_template"]  # the template from the file
+
+
+def test_after_a_read_ahead_the_next_prompt_reads_only_its_own_turn(real_engine):
+    """On the real model: the conversation is read ahead (even with another prompt run in
+    between), and the next answer prompt then decodes only the tokens after it."""
+    from lumara_web.chat import prompts
+
+    history = [{"role": "user", "content": prompts.question_turn(
+                   "Where does my sister live?", ["My sister Ana lives in Porto."])},
+               {"role": "assistant", "content": "Your sister Ana lives in Porto."}]
+    read = real_engine.read_ahead(prompts.conversation_so_far(history),
+                                  pinned=prompts.PINNED_MESSAGES)
+    assert read is not None
+    real_engine.submit(GenerationRequest([{"role": "user", "content": "Unrelated prompt."}],
+                                         max_tokens=1, purpose="extract")).text()
+    assert real_engine.wait_idle(60)
+    before = real_engine.status()["prompt_cache"]
+    asked, memories = "When is my dentist appointment?", ["My dentist appointment is 14 March."]
+    real_engine.submit(GenerationRequest(prompts.answer_messages(history, asked, memories),
+                                         max_tokens=1, pinned=prompts.PINNED_MESSAGES)).text()
+    after = real_engine.status()["prompt_cache"]
+    llm = real_engine.model.value
+    own_turn = len(llm.tokenize(prompts.question_turn(asked, memories).encode(),
+                                add_bos=False, special=False))
+    decoded = (after["prompt_tokens"] - before["prompt_tokens"]) - (
+        after["reused_tokens"] - before["reused_tokens"])
+    # Its own turn plus the chat template's few markers; not the prefix read ahead.
+    assert own_turn <= decoded <= own_turn + 12

@@ -46,6 +46,11 @@ def _memory_line(content: str) -> str:
     return f"- {content}"
 
 
+# Where an answer ends if the model carries on writing the prompt's own layout
+# ("Paris.\n\nQuestion: …").
+ANSWER_STOPS = ("\nQuestion:", "\nMemories:")
+
+
 def question_turn(question: str, memory_contents: Sequence[str]) -> str:
     """memory_contents most relevant first; the prompt lists them most relevant last."""
     lines = [_memory_line(content) for content in reversed(memory_contents)] or ["- (none)"]
@@ -67,6 +72,11 @@ def answer_messages(history: Sequence[dict], question: str,
                     memory_contents: Sequence[str]) -> list[dict]:
     """history: earlier turns as sent before ({"role", "content"}), oldest first."""
     return ANSWER_PROMPT.messages(question_turn(question, memory_contents), history)
+
+
+def conversation_so_far(history: Sequence[dict]) -> list[dict]:
+    """How the next answer prompt after `history` starts (what the model can read ahead)."""
+    return ANSWER_PROMPT.prefix(history)
 
 
 # -- replies without the model ---------------------------------------------------------
@@ -138,7 +148,20 @@ def _quoted_memory(memory: str) -> str:
 def memory_reply(memory: str) -> str:
     """A personal answer in the memory's own words, when the model's words cannot be
     trusted: "Here is what I remember: you sprained your right ankle …"."""
-    return f"Here is what I remember: {_quoted_memory(memory)}"
+    return f"{_MEMORY_REPLY_LEAD}{_quoted_memory(memory)}"
+
+
+_MEMORY_REPLY_LEAD = "Here is what I remember: "
+
+
+def as_read_back(reply: str) -> str:
+    """A reply as later prompts replay it to the model: a quoted memory without its lead-in,
+    in the examples' own voice ("Your sister lives in Porto."). The small model copies a
+    lead-in it has seen into answers with no memory ("Here is what I remember: (none)")."""
+    if reply.startswith(_MEMORY_REPLY_LEAD):
+        quoted = reply[len(_MEMORY_REPLY_LEAD):]
+        return quoted[:1].upper() + quoted[1:]
+    return reply
 
 
 def closest_memory_reply(memory: str) -> str:

@@ -73,6 +73,7 @@ class ChatService:
         self.extractor = extractor
         self.judge = judge
         self.settings = settings
+        self._reading_ahead: Job | None = None  # the last read_ahead job (one KV state)
 
     # -- validation -----------------------------------------------------------------------
     def parse_request(self, frame: Mapping[str, Any]) -> TurnRequest:
@@ -97,6 +98,7 @@ class ChatService:
              stop: threading.Event | None = None) -> Iterator[dict]:
         stop = stop or threading.Event()
         started = time.perf_counter()
+        self._drop_read_ahead()  # this turn's own prompt reads what it would have read
         conversation = self._conversation(conn, request)
         history = self._history(conn, conversation)
         understood = understand(request.content)
@@ -116,6 +118,25 @@ class ChatService:
         if answered and understood.intent == "statement" and not stop.is_set():
             yield from self._remember(conn, understood.text, conversation.id, user_message.id,
                                       stop)
+        if answered and not stop.is_set():
+            self._read_ahead(conn, conversation.id)
+
+    def _drop_read_ahead(self) -> None:
+        previous, self._reading_ahead = self._reading_ahead, None
+        if previous is not None and not previous.started.is_set():
+            self.engine.cancel(previous)
+
+    def _read_ahead(self, conn: Any, conversation_id: int) -> None:
+        """While the person reads the reply and writes the next message, the model reads
+        the conversation as the next answer prompt will start (a templated reply, a
+        replaced answer, a moved history window): the next turn reads only its message.
+        A read-ahead still waiting when the next turn comes is dropped."""
+        self._drop_read_ahead()
+        conversation = conversation_store.get_conversation(conn, conversation_id)
+        history = self._history(conn, conversation) if conversation is not None else []
+        if history:
+            self._reading_ahead = self.engine.read_ahead(
+                prompts.conversation_so_far(history), pinned=prompts.PINNED_MESSAGES)
 
     def _answer(self, conn: Any, conversation_id: int, history: list[dict],
                 understood: Understanding, stop: threading.Event,
@@ -158,7 +179,7 @@ class ChatService:
             job = self.engine.submit(GenerationRequest(
                 prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
                 max_tokens=self.settings["answer_max_tokens"], purpose="chat",
-                pinned=prompts.PINNED_MESSAGES), stop)
+                pinned=prompts.PINNED_MESSAGES, stop=prompts.ANSWER_STOPS), stop)
             yield from self._queue_positions(job)
         yield {"type": "memories", "items": receipt}
 
@@ -189,6 +210,8 @@ class ChatService:
                                                  code="generation_failed")
         if stop.is_set() and status == "complete" and not looping:
             status = "stopped"
+        if job is not None and status == "complete":
+            text = text.rstrip()  # what a stop string left ("Paris.\n" of "Paris.\nQuestion:")
         memories = [item["content"] for item in receipt]
         if job is not None and status == "complete" and personal:
             # ('done' carries the reply that replaces what streamed.)
@@ -199,6 +222,7 @@ class ChatService:
             # "How do I feed the sourdough starter?": a memory holds the answer the model
             # did not give.
             text = prompts.memory_reply(memories[0])
+
         stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
         if job is not None and status == "complete":
             self._record(stats)
@@ -257,28 +281,25 @@ class ChatService:
 
     def _history(self, conn: Any,
                  conversation: conversation_store.Conversation) -> list[dict]:
-        """Earlier turns exactly as the model saw them (a question with its memories), so
-        the prompt's prefix matches the last one and llama.cpp reuses its KV cache."""
+        """Earlier questions and answers, each question exactly as the model saw it (with
+        its memories), so the prompt's prefix matches the last one and llama.cpp reuses its
+        KV cache. Statements, small talk and their templated replies are left out: the
+        model answers questions, and a history of "Noted: …" replies teaches it to answer
+        a question with "Noted: …"."""
         messages = conversation_store.recent_messages(
             conn, conversation.id, limit=history_window(
                 conversation.message_count, self.settings["chat_history_messages"]))
         turns: list[dict] = []
-        for index, message in enumerate(messages):
-            if message.role == "assistant":
-                if message.content:
-                    turns.append({"role": "assistant", "content": message.content})
-                continue
-            content = message.content
-            reply = messages[index + 1] if index + 1 < len(messages) else None
-            if reply is None or reply.role != "assistant" or not reply.content:
+        for message, reply in zip(messages, messages[1:]):
+            if message.role != "user" or reply.role != "assistant" or not reply.content:
                 continue  # an unanswered message (stopped before a word): leave it out
-            understood = understand(content)
-            if understood.intent in ("question", "general"):  # as it was asked: see _answer
-                content = prompts.question_turn(understood.text,
-                                                [item["content"] for item in reply.memories])
-            turns.append({"role": "user", "content": content})
-        while turns and turns[0]["role"] != "user":
-            turns.pop(0)
+            understood = understand(message.content)
+            if understood.intent not in ("question", "general"):
+                continue
+            # As it was asked: see _answer.
+            turns += [{"role": "user", "content": prompts.question_turn(
+                          understood.text, [item["content"] for item in reply.memories])},
+                      {"role": "assistant", "content": prompts.as_read_back(reply.content)}]
         return turns
 
     def _queue_positions(self, job: Job) -> Iterator[dict]:

@@ -56,7 +56,9 @@ class GenerationRequest:
     max_tokens: int
     temperature: float = 0.0  # greedy: the small default model rambles when sampled
     json_schema: dict | None = None  # constrain the output to JSON of this schema
-    purpose: str = "chat"  # chat | extract | judge | warmup: for fakes and metrics
+    stop: tuple[str, ...] = ()  # the answer ends before any of these
+    # chat | extract | judge | warmup | prefill (read_ahead): for fakes, metrics, order
+    purpose: str = "chat"
     # Leading messages never trimmed to fit the context: the system prompt and fixed
     # examples (they are also the cached prefix every prompt of a kind shares).
     pinned: int = 1
@@ -126,6 +128,10 @@ def lower_thread_priority(niceness: int) -> None:
 class Engine:
     """Bounded FIFO of jobs served by one worker thread that also loads the model."""
 
+    # Does the engine keep what the model read between requests (a KV cache it reuses
+    # for a prompt that starts the same), so that reading a conversation ahead pays off?
+    reads_ahead = False
+
     def __init__(self, *, loader: Callable[[], Any] | None, max_queue: int = 16,
                  what: str = "chat model", niceness: int = 0):
         self.model = BackgroundLoad(what, loader=loader)
@@ -152,6 +158,12 @@ class Engine:
         return {**self.model.status(), "queue": {"waiting": waiting, "running": busy,
                                                   "max": self.max_queue}}
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no job runs or waits (a read-ahead included); False on timeout."""
+        with self._condition:
+            return self._condition.wait_for(
+                lambda: not self._waiting and self._running is None, timeout)
+
     def submit(self, request: GenerationRequest, stop: threading.Event | None = None) -> Job:
         if self.model.state == "error":
             self.model.wait(0)  # raises ModelUnavailable with the reason
@@ -160,16 +172,34 @@ class Engine:
             if len(self._waiting) >= self.max_queue:
                 raise EngineBusy(f"The chat model is busy ({len(self._waiting)} requests "
                                  "waiting); try again in a moment.")
-            self._waiting.append(job)
+            # A read-ahead only saves later work: anything a person waits for goes first.
+            ahead = next((index for index, waiting in enumerate(self._waiting)
+                          if waiting.request.purpose == "prefill"), len(self._waiting)) \
+                if request.purpose != "prefill" else len(self._waiting)
+            self._waiting.insert(ahead, job)
             self._condition.notify_all()
         self.start()
         return job
 
+    def read_ahead(self, messages: list[dict], pinned: int = 1) -> Job | None:
+        """Have the model read `messages` (a conversation so far, as its next prompt will
+        start) while nobody waits, so the next turn reads only its own message. None where
+        the engine keeps no prompt state between requests (reads_ahead False) or is full."""
+        if not self.reads_ahead or self.model.state == "error":
+            return None
+        try:
+            return self.submit(GenerationRequest(messages, max_tokens=1, purpose="prefill",
+                                                 pinned=pinned))
+        except EngineBusy:
+            return None  # people are waiting: the next turn reads its prompt itself
+
     def position(self, job: Job) -> int:
-        """0 once the job runs (or ran); otherwise how many jobs go before it, plus one."""
+        """0 once the job runs (or ran); otherwise how many jobs go before it, plus one (a
+        running read-ahead is not counted: it reads what the job's prompt needs anyway)."""
         with self._condition:
+            running = self._running is not None and self._running.request.purpose != "prefill"
             try:
-                return self._waiting.index(job) + 1 + (self._running is not None)
+                return self._waiting.index(job) + 1 + running
             except ValueError:
                 return 0
 
@@ -334,6 +364,8 @@ def machine_cores() -> int:
 class LlamaEngine(Engine):
     """llama-cpp-python on a GGUF file, with the chat template from the file's metadata."""
 
+    reads_ahead = True
+
     def __init__(self, *, model_path: str | Path | None = None, n_ctx: int = 4096,
                  threads: int | None = None, extra_buffer_types: bool = False,
                  max_queue: int = 16, prompt_cache_mb: int = 32, niceness: int = 0,
@@ -403,6 +435,8 @@ class LlamaEngine(Engine):
         options: dict[str, Any] = {}
         if request.json_schema is not None:
             options["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        if request.stop:
+            options["stop"] = list(request.stop)
         chunks = llm.create_chat_completion(messages, stream=True,
                                             max_tokens=request.max_tokens,
                                             temperature=request.temperature, **options)
@@ -415,7 +449,7 @@ class LlamaEngine(Engine):
             chunks.close()
             # Fixed prefixes (warm-up) and conversations come back; one-off extraction and
             # judging prompts are not worth a copy of their state.
-            if self._prefix_states and request.purpose in ("warmup", "chat"):
+            if self._prefix_states and request.purpose in ("warmup", "chat", "prefill"):
                 self._prefix_states.keep_current()
             # A schema-constrained generation frees ~37 MB of grammar scratch: give it back.
             release_freed_memory()

@@ -27,7 +27,10 @@ class FewShotPrompt:
                       {"role": "assistant", "content": reply}]
         return turns
 
+    def prefix(self, history: Sequence[dict] = ()) -> list[dict]:
+        """The fixed prefix, then `history`: how the next prompt after `history` starts."""
+        return [{"role": "system", "content": self.system}, *self.example_turns(), *history]
+
     def messages(self, user: str, history: Sequence[dict] = ()) -> list[dict]:
         """The fixed prefix, then `history` (earlier turns, oldest first), then `user`."""
-        return [{"role": "system", "content": self.system}, *self.example_turns(), *history,
-                {"role": "user", "content": user}]
+        return [*self.prefix(history), {"role": "user", "content": user}]

@@ -122,7 +122,8 @@ class RemoteEngine(Engine):
         import openai
 
         options = {"model": self.remote_model, "messages": messages, "stream": True,
-                   "max_tokens": request.max_tokens, "temperature": request.temperature}
+                   "max_tokens": request.max_tokens, "temperature": request.temperature,
+                   **({"stop": list(request.stop)} if request.stop else {})}
         if request.json_schema is None:
             return client.chat.completions.create(**options)
         while True:
