@@ -38,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..storage import db, store
+from . import index_file
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ LOAD_BATCH = 4096
 # More pending changes than this share of the collection: reload instead of applying them
 # one by one (a vec0 point lookup costs ≈ 0.2 ms).
 RELOAD_SHARE = 0.25
+# Memories whose vectors are compared with SQLite before a saved index is trusted.
+SAVED_SAMPLE = 16
 # After a failed load, searches use sqlite-vec for this long before the next attempt (the
 # failure is logged once per attempt, not once per search).
 BUILD_RETRY_SECONDS = 60.0
@@ -173,6 +176,11 @@ class ExactVectors:
         positions = _top_k(scores, k)
         return self._ids[positions], scores[positions]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What index_file saves (views, no copies: save before anything changes them)."""
+        return {"ids": self._ids[:self._size], "codes": self._codes[:self._size],
+                "vectors": self._matrix[:self._size]}
+
     def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
         rows = {memory_id: self._row[memory_id] for memory_id in ids if memory_id in self._row}
         if not rows:
@@ -210,6 +218,29 @@ class IvfVectors:
         self._type_of = np.zeros(1024, dtype=np.uint8)  # by memory id; 0 = absent
         self._bitmaps: dict[int, np.ndarray] = {}
         self._counts: dict[int, int] = {}
+
+    @classmethod
+    def from_saved(cls, index: Any, trained_size: int, type_of: np.ndarray) -> "IvfVectors":
+        """An index read back by index_file, with its type of each memory id."""
+        faiss = _faiss()
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # not kept in the file
+        loaded = cls(index, trained_size)
+        ids = np.flatnonzero(type_of).astype(np.int64)
+        if len(ids) != index.ntotal:
+            raise ValueError(f"{index.ntotal} vectors but {len(ids)} memories typed")
+        loaded._ensure_id_capacity(int(ids.max()) if len(ids) else 0)
+        codes = type_of[ids]
+        loaded._type_of[ids] = codes
+        for code in np.unique(codes).tolist():
+            chosen = ids[codes == code]
+            bitmap = loaded._bitmaps.setdefault(
+                code, np.zeros(len(loaded._type_of) // 8, np.uint8))
+            np.bitwise_or.at(bitmap, chosen >> 3, (1 << (chosen & 7)).astype(np.uint8))
+            loaded._counts[code] = len(chosen)
+        return loaded
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"type_of": self._type_of}
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -543,27 +574,37 @@ class VectorIndex:
         self._builder.start()
 
     def _build(self) -> None:
-        """Load a snapshot, build the layout its size calls for, catch up under the lock
-        and install it. Runs in the builder thread; retries if the log moves too far."""
+        """Load the saved index (first load only) or a snapshot, build the layout its size
+        calls for, catch up under the lock and install it. Runs in the builder thread;
+        retries if the log moves too far."""
         try:
             conn = self._connect()
             try:
+                saved = self._saved(conn) if self._vectors is None else None
                 while True:
                     started = time.perf_counter()
-                    snapshot = self._load_snapshot(conn)
-                    loaded = time.perf_counter()
-                    if self.cache_dir is None and len(snapshot.ids) > self.exact_limit:
-                        log.info("building the IVF index without a data folder: the "
-                                 "centroids will be trained again at the next start")
-                    vectors = self._layout_for(snapshot)
-                    built = time.perf_counter()
+                    if saved is not None:
+                        (vectors, seq), saved, source = saved, None, "saved"
+                        loaded = built = time.perf_counter()
+                    else:
+                        snapshot = self._load_snapshot(conn)
+                        loaded = time.perf_counter()
+                        if self.cache_dir is None and len(snapshot.ids) > self.exact_limit:
+                            log.info("building the IVF index without a data folder: the "
+                                     "centroids will be trained again at the next start")
+                        vectors, seq, source = self._layout_for(snapshot), snapshot.seq, "sqlite"
+                        built = time.perf_counter()
+                        del snapshot
+                        self._save(conn, vectors, seq)
                     with self._lock:
-                        previous_seq, self._seq = self._seq, snapshot.seq
-                        if self._catch_up(vectors, conn):
+                        previous_seq, self._seq = self._seq, seq
+                        if self._catch_up(vectors, conn) and (
+                                source != "saved" or self._matches_database(vectors, conn)):
                             self._vectors = vectors
                             self._builder, self._build_error = None, None
                             self.timings = {"load_s": round(loaded - started, 3),
-                                            "build_s": round(built - loaded, 3)}
+                                            "build_s": round(built - loaded, 3),
+                                            "source": source}
                             return
                         self._seq = previous_seq
             finally:
@@ -573,6 +614,60 @@ class VectorIndex:
             with self._lock:
                 self._build_error, self._failed_at = error, time.monotonic()
                 self._builder = None
+
+    # -- saved beside the database (index_file.py) ----------------------------------------
+    def _saved(self, conn: Any) -> tuple[ExactVectors | IvfVectors, int] | None:
+        """The index saved by an earlier run, if it fits this database (None: build)."""
+        if self.cache_dir is None:
+            return None
+        saved = index_file.load(self.cache_dir, database=index_file.database_id(conn),
+                                width=store.vector_width(conn),
+                                current_seq=store.memory_change_seq(conn))
+        if saved is None:
+            return None
+        with self._lock:
+            known = self._type_codes
+            if any(known.get(name, code) != code for name, code in saved.type_codes.items()) \
+                    or len(set(saved.type_codes.values())) != len(saved.type_codes):
+                return None  # codes given since differ: rebuild
+            self._type_codes = {**saved.type_codes, **known}
+        try:
+            if saved.layout == "ivf":
+                vectors = IvfVectors.from_saved(saved.faiss_index, saved.trained_size,
+                                                saved.arrays["type_of"])
+            else:
+                arrays = saved.arrays
+                vectors = ExactVectors(arrays["ids"], arrays["vectors"], arrays["codes"])
+        except (KeyError, ValueError, RuntimeError) as error:
+            log.warning("not using the saved vector index: %s", error)
+            return None
+        return vectors, saved.seq
+
+    def _matches_database(self, vectors: ExactVectors | IvfVectors, conn: Any) -> bool:
+        """After catching up, a sample of the loaded vectors equals what SQLite holds (a
+        file that passed its checks but came from another history is not trusted)."""
+        ids, blobs, _ = store.memory_vector_states(conn, store.sample_memory_ids(
+            conn, SAVED_SAMPLE))
+        if not ids:
+            return len(vectors) == 0
+        stored = _normalized(np.frombuffer(b"".join(blobs), dtype="<f4"), vectors.width)
+        for memory_id, vector in zip(ids, stored):
+            if vectors.similarities(vector, [memory_id]).get(memory_id, -1.0) < 0.999:
+                log.warning("not using the saved vector index: memory %d differs from the "
+                            "database; rebuilding it", memory_id)
+                return False
+        return True
+
+    def _save(self, conn: Any, vectors: ExactVectors | IvfVectors, seq: int) -> None:
+        if self.cache_dir is None:
+            return
+        with self._lock:
+            type_codes = dict(self._type_codes)
+        ivf = isinstance(vectors, IvfVectors)
+        index_file.save(self.cache_dir, index_file.Saved(
+            "ivf" if ivf else "exact", seq, vectors.width, type_codes, vectors.arrays(),
+            vectors.index if ivf else None, vectors.trained_size if ivf else 0),
+            index_file.database_id(conn))
 
     def _load_snapshot(self, conn: Any) -> Snapshot:
         with store.read_snapshot(conn):

@@ -544,6 +544,18 @@ def memory_types(conn: Any) -> tuple[list[int], list[str]]:
     return ids, types
 
 
+def sample_memory_ids(conn: Any, count: int, seed: int = 0) -> list[int]:
+    """Up to `count` memory ids spread over the id range: for each of `count` seeded random
+    points, the first id at or after it (index seeks, no scan at any size)."""
+    low, high = conn.execute("SELECT min(id), max(id) FROM memories").fetchone()
+    if low is None:
+        return []
+    points = np.random.default_rng(seed).integers(low, high + 1, size=count)
+    found = {conn.execute("SELECT id FROM memories WHERE id >= ? ORDER BY id LIMIT 1",
+                          (int(point),)).fetchone()[0] for point in points}
+    return sorted(found)
+
+
 def iter_memory_vectors(conn: Any, batch: int) -> Iterator[tuple[list[int], list[bytes]]]:
     """Every (memory_id, vector blob), `batch` at a time."""
     cursor = conn.execute("SELECT memory_id, embedding FROM memory_vectors")

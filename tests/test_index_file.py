@@ -1,0 +1,154 @@
+"""The vector index saved beside the database (search/index_file.py): a later start loads
+it and catches up from the change log; a stale, damaged, foreign or too-old file is never
+trusted — the index is rebuilt from SQLite and still answers exactly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from lumara_web.search import index_file
+from lumara_web.search.vector_index import VectorIndex
+from lumara_web.storage import db, migrations, store
+
+from .test_vector_index import brute_force, clustered, fill
+
+
+def opened(tmp_path, **options) -> VectorIndex:
+    index = VectorIndex(tmp_path / "lumara.db", cache_dir=tmp_path / "index", **options)
+    index.refresh()
+    return index
+
+
+def answers_exactly(index: VectorIndex, conn, seed: int = 9) -> None:
+    for query in clustered(5, seed=seed):
+        found = [memory_id for memory_id, _ in index.search(query, k=10)]
+        assert found == brute_force(conn, query, 10)
+
+
+def rebuilt_from_sqlite(folder, conn, size: int | None = None) -> None:
+    """The index in `folder` did not use its saved file, and answers exactly."""
+    index = opened(folder)
+    try:
+        assert index.stats()["source"] == "sqlite"
+        assert size is None or index.stats()["size"] == size
+        answers_exactly(index, conn)
+    finally:
+        index.close()
+
+
+@pytest.mark.parametrize("exact_limit", [10_000, 100], ids=["exact", "ivf"])
+def test_a_later_start_loads_the_saved_index_and_catches_up(tmp_path, conn, exact_limit):
+    ids = fill(conn, clustered(400, seed=1))
+    first = opened(tmp_path, exact_limit=exact_limit)
+    assert first.stats()["source"] == "sqlite"
+    first.close()
+    # Changes after the save: the next start applies them from the change log.
+    store.delete_memory(conn, ids[0])
+    added = fill(conn, clustered(5, seed=2))
+    later = opened(tmp_path, exact_limit=exact_limit)
+    try:
+        stats = later.stats()
+        assert stats["source"] == "saved" and stats["size"] == 404
+        assert stats["layout"] == ("exact" if exact_limit > 400 else "ivf")
+        assert all(memory_id in dict(later.search(vector, k=3))
+                   for memory_id, vector in zip(added, clustered(5, seed=2)))
+        answers_exactly(later, conn)
+        assert later.search(clustered(1, seed=1)[0], k=1, type="method") != []
+    finally:
+        later.close()
+
+
+def test_a_damaged_file_is_rebuilt_from_the_database(tmp_path, conn, caplog):
+    fill(conn, clustered(300, seed=3))
+    opened(tmp_path).close()
+    vectors = tmp_path / "index" / "saved" / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-100] ^= 0xFF  # one flipped byte in a vector
+    vectors.write_bytes(bytes(data))
+    index = opened(tmp_path)
+    try:
+        assert index.stats()["source"] == "sqlite"
+        assert "vectors.npy is damaged" in caplog.text
+        answers_exactly(index, conn)
+    finally:
+        index.close()
+
+
+def test_a_truncated_description_or_missing_file_is_rebuilt(tmp_path, conn):
+    fill(conn, clustered(300, seed=4))
+    opened(tmp_path).close()
+    saved = tmp_path / "index" / "saved"
+    (saved / "ids.npy").unlink()
+    index = opened(tmp_path)
+    assert index.stats()["source"] == "sqlite"
+    index.close()
+    (saved / "meta.json").write_text('{"format": 1, "lay')  # a save cut short
+    rebuilt_from_sqlite(tmp_path, conn)
+
+
+def test_an_index_saved_for_another_database_is_not_used(tmp_path, conn):
+    fill(conn, clustered(300, seed=5))
+    opened(tmp_path).close()
+    other = tmp_path / "other"
+    other.mkdir()
+    other_conn = db.connect(other / "lumara.db")
+    migrations.migrate(other_conn)
+    fill(other_conn, clustered(300, seed=6))  # the same ids, other vectors
+    shutil.copytree(tmp_path / "index", other / "index")
+    try:
+        rebuilt_from_sqlite(other, other_conn)
+    finally:
+        other_conn.close()
+
+
+def test_a_database_replaced_by_an_older_copy_is_not_answered_from_a_newer_index(
+        tmp_path, conn):
+    fill(conn, clustered(200, seed=7))
+    conn.close()
+    backup = tmp_path / "backup.db"
+    shutil.copy(tmp_path / "lumara.db", backup)
+    conn = db.connect(tmp_path / "lumara.db")
+    fill(conn, clustered(50, seed=8))
+    opened(tmp_path).close()
+    conn.close()
+    shutil.copy(backup, tmp_path / "lumara.db")  # the older database, same identity
+    conn = db.connect(tmp_path / "lumara.db")
+    try:
+        rebuilt_from_sqlite(tmp_path, conn, 200)
+    finally:
+        conn.close()
+
+
+def test_a_saved_index_whose_vectors_differ_from_the_database_is_not_trusted(tmp_path,
+                                                                             conn):
+    """Checks pass (same database, position, checksums) but the content came from another
+    history: the sample compared with SQLite catches it."""
+    fill(conn, clustered(300, seed=10))
+    opened(tmp_path).close()
+    saved = tmp_path / "index" / "saved"
+    vectors = np.load(saved / "vectors.npy")
+    np.save(saved / "vectors.npy", np.ascontiguousarray(vectors[::-1]))
+    meta = json.loads((saved / "meta.json").read_text())
+    meta["files"]["vectors.npy"] = index_file._crc(saved / "vectors.npy")
+    (saved / "meta.json").write_text(json.dumps(meta))
+    rebuilt_from_sqlite(tmp_path, conn)
+
+
+def test_an_index_saved_before_the_change_log_was_pruned_is_rebuilt(tmp_path, conn):
+    fill(conn, clustered(100, seed=11))
+    opened(tmp_path).close()
+    fill(conn, clustered(3, seed=12))
+    # The changes since the save are pruned from the log (as after 10,000 more changes, or
+    # a re-embed to another width): they cannot be applied, so the index is rebuilt.
+    with db.transaction(conn):
+        conn.execute("UPDATE memory_changes_pruned SET through_seq = ?",
+                     (store.memory_change_seq(conn),))
+    index = opened(tmp_path)
+    try:
+        assert index.stats()["source"] == "sqlite" and index.stats()["size"] == 103
+    finally:
+        index.close()
