@@ -326,3 +326,21 @@ def test_each_version_is_validated_and_a_bad_one_imports_nothing(make_client, ve
     assert error["message"].startswith("memories[1]: versions[1]: "), error
     assert where in error["message"] and "Nothing was imported" in error["message"]
     assert listed(client) == []
+
+
+def test_a_files_memories_are_compared_with_each_other_in_tiles(monkeypatch):
+    """near_earlier in small tiles finds exactly the earlier pairs brute force finds."""
+    from lumara_web.memory import transfer
+
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((12, 16))
+    vectors = np.concatenate([base, base[:8] + 0.05 * rng.standard_normal((8, 16))])
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    cosines = vectors @ vectors.T
+    expected = [sorted(((j, float(cosines[i, j])) for j in range(i) if cosines[i, j] >= 0.9),
+                       key=lambda pair: -pair[1]) for i in range(len(vectors))]
+    monkeypatch.setattr(transfer, "TILE", 7)  # tiles that cut through the pairs
+    found = transfer.near_earlier(vectors, 0.9)
+    assert [[j for j, _ in pairs] for pairs in found] == \
+        [[j for j, _ in pairs] for pairs in expected]
+    assert sum(map(len, found)) >= 8  # each near copy found its original

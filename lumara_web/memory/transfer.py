@@ -355,8 +355,12 @@ def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingSe
     threshold = settings["duplicate_threshold"]
     skipped: list[dict] = []
     seen_contents: dict[str, int] = {}  # normalized content -> id stored by this import
-    added_ids: list[int] = []
-    added_vectors: list[np.ndarray] = []
+    added: dict[int, int] = {}  # position in the file -> id stored by this import
+    # The index sees only committed memories: the file's own are compared with each other
+    # here, all at once.
+    earlier = near_earlier(np.stack([_unit(vector) for vector in vectors])
+                           if vectors else np.empty((0, 1), np.float32), threshold)
+    contents = [memory.new.content for memory in document.memories]
     with transaction(conn):
         for index, (memory, vector) in enumerate(zip(document.memories, vectors)):
             content = memory.new.content
@@ -364,8 +368,9 @@ def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingSe
             existing_id, similarity = seen_contents.get(normalized), 1.0
             if existing_id is None:
                 existing_id, similarity = _nearest_duplicate(
-                    conn, vector, content, threshold, settings, vector_index, added_ids,
-                    added_vectors)
+                    conn, vector, content, threshold, settings, vector_index,
+                    [(added[j], contents[j], cosine) for j, cosine in earlier[index]
+                     if j in added])
             if existing_id is not None:
                 skipped.append({"index": index, "content": content,
                                 "existing_id": existing_id,
@@ -377,10 +382,13 @@ def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingSe
                 created_at=memory.created_at, updated_at=memory.updated_at)
             store.insert_versions(conn, stored.id, memory.versions)
             seen_contents[normalized] = stored.id
-            added_ids.append(stored.id)
-            added_vectors.append(_unit(vector))
-    return ImportResult(imported=len(added_ids), skipped_duplicates=skipped,
+            added[index] = stored.id
+    return ImportResult(imported=len(added), skipped_duplicates=skipped,
                         reembedded=bool(missing))
+
+
+# Cosines computed at a time when a file's memories are compared with each other (4 MB).
+TILE = 1024
 
 
 def _embed_in_batches(embeddings: EmbeddingService, texts: list[str],
@@ -395,13 +403,30 @@ def _embed_in_batches(embeddings: EmbeddingService, texts: list[str],
     return np.concatenate(parts)
 
 
+def near_earlier(vectors: np.ndarray, threshold: float) -> list[list[tuple[int, float]]]:
+    """For each row i of the unit `vectors`, the earlier rows j < i at cosine ≥ `threshold`,
+    closest first. Compared in TILE × TILE blocks: a 100,000-memory file never holds its
+    n × n cosines, and each block is one matrix product."""
+    found: list[list[tuple[int, float]]] = [[] for _ in range(len(vectors))]
+    for start in range(0, len(vectors), TILE):
+        block = vectors[start:start + TILE]
+        for other in range(0, start + len(block), TILE):
+            cosines = block @ vectors[other:other + TILE].T
+            for row, column in zip(*np.nonzero(cosines >= threshold)):
+                if other + column < start + row:
+                    found[start + row].append((other + int(column),
+                                               float(cosines[row, column])))
+    for pairs in found:
+        pairs.sort(key=lambda pair: -pair[1])
+    return found
+
+
 def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: float,
                        settings: Mapping[str, Any], vector_index: VectorIndex | None,
-                       added_ids: list[int], added_vectors: list[np.ndarray]
-                       ) -> tuple[int | None, float]:
+                       earlier: list[tuple[int, str, float]]) -> tuple[int | None, float]:
     """The memory `content` (embedded as `vector`) duplicates, and how closely: among those
-    stored before the import (the same rule as adding one), then among those this import
-    has added (the index sees only committed memories, so they are compared here).
+    stored before the import (the same rule as adding one), then among `earlier`, the
+    (id, content, cosine) of those this import has added at cosine ≥ threshold.
 
     Skipping loses the memory, so only pairs at or above `threshold` count, and never one
     the pair classifier calls a contradiction (or a swapped value): "My shoe size is 42."
@@ -416,16 +441,13 @@ def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: f
     best_id, best = None, -1.0
     if findings.duplicates:
         best_id, best = findings.duplicates[0].memory.id, findings.duplicates[0].similarity
-    if added_vectors:
-        similarities = np.stack(added_vectors) @ _unit(vector)
-        for row in np.argsort(-similarities):
-            if similarities[row] < threshold or similarities[row] <= best:
-                break
-            added = store.get_memory(conn, added_ids[row])
-            if pair_judge.classify(added.content, content, float(similarities[row]),
-                                   thresholds).label == "duplicate":
-                best_id, best = added_ids[row], float(similarities[row])
-                break
+    for memory_id, earlier_content, cosine in earlier:  # closest first, all ≥ threshold
+        if cosine <= best:
+            break
+        if pair_judge.classify(earlier_content, content, cosine,
+                               thresholds).label == "duplicate":
+            best_id, best = memory_id, cosine
+            break
     return best_id, best
 
 
