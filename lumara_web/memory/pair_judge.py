@@ -71,6 +71,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Callable
 
 from .. import lexicon
@@ -290,6 +291,13 @@ def read(text: str, names: set[str]) -> Reading:
 def words_of(text: str, names: set[str]) -> list[Word]:
     """The sentence's tokens, each with its role; "not" before a word with one opposite
     is read as that opposite ("never late": early)."""
+    return list(_words_of(text, frozenset(names)))
+
+
+# Remembered per sentence: a stored memory is read again for every memory compared with it
+# (an import of 1,000 read the same sentences ~36,000 times).
+@lru_cache(maxsize=4096)
+def _words_of(text: str, names: frozenset[str]) -> tuple[Word, ...]:
     found: list[Word] = []
     lowers = [token.lower() for token in tokens(text)]
     for position, token in enumerate(tokens(text)):
@@ -543,6 +551,11 @@ class _Unit:
 
 def _units(words: list[Word]) -> list[_Unit]:
     """The sentence's content words and compounds, longest first."""
+    return list(_units_of(tuple(words)))
+
+
+@lru_cache(maxsize=4096)
+def _units_of(words: tuple[Word, ...]) -> tuple[_Unit, ...]:
     found = []
     for start, word in enumerate(words):
         for end in range(min(len(words), start + _LONGEST_COMPOUND), start + 1, -1):
@@ -560,7 +573,7 @@ def _units(words: list[Word]) -> list[_Unit]:
                 found.append(_Unit(start, end, lemma))
         if word.kind == "content":
             found.append(_Unit(start, start + 1, word.text))
-    return sorted(found, key=lambda unit: unit.start - unit.end)
+    return tuple(sorted(found, key=lambda unit: unit.start - unit.end))
 
 
 def align(left: list[Word], right: list[Word], *,
@@ -681,7 +694,7 @@ def _kinds(words: tuple[Word, ...], meaningful: list[int]) -> list[tuple[int, in
     found = [(at, at + 1, words[at].text) for at in meaningful]
     found += [(at, at + 2, f"{words[at].text}_{words[at + 1].text}") for at in meaningful
               if at + 1 in meaningful and lexicon.knows(f"{words[at].text}_{words[at + 1].text}")]
-    return found
+    return tuple(found)
 
 
 def _any_of(words: tuple[Word, ...], at: int) -> bool:
