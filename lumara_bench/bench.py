@@ -45,6 +45,7 @@ from lumara_web.storage import db, migrations
 from lumara_web.version import __version__
 
 from . import PROJECT_ROOT, evaluation
+from .importing import bench_import
 from .search import bench_search_scale
 from .server import measure_loaded_server, measure_startup
 
@@ -95,6 +96,8 @@ class Row:
     def show(self, value: float) -> str:
         if self.unit == "tok/s":
             return f"{value:.1f} tok/s"
+        if self.is_rate:
+            return f"{value:,.0f} {self.unit}"
         if self.unit == "MB":
             return f"{value:,.0f} MB"
         return fmt(value)
@@ -106,7 +109,7 @@ class Row:
     @property
     def tail(self) -> float:
         # For a rate, the slow tail is the 5th percentile.
-        return self.p(self.ours, 5 if self.unit == "tok/s" else 95)
+        return self.p(self.ours, 5 if self.is_rate else 95)
 
     @property
     def ratio(self) -> float | None:
@@ -114,7 +117,11 @@ class Row:
         if not self.raw:
             return None
         raw50 = self.p(self.raw, 50)
-        return raw50 / self.p50 if self.unit == "tok/s" else self.p50 / raw50
+        return raw50 / self.p50 if self.is_rate else self.p50 / raw50
+
+    @property
+    def is_rate(self) -> bool:
+        return self.unit.endswith("/s")
 
     def cells(self) -> list[str]:
         ratio = self.ratio
@@ -690,6 +697,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conversations", type=int,
                         help="chat conversations to time (0 skips the chat benchmark)")
     parser.add_argument("--turns", type=int, default=4, help="questions per conversation")
+    parser.add_argument("--long-pairs", type=int, choices=range(1, len(LONG_CONVERSATION) + 1),
+                        metavar="N", help="statement-and-question pairs of the long "
+                        f"conversation (default 6 quick, {len(LONG_CONVERSATION)} full)")
+    parser.add_argument("--import-memories", type=int, metavar="N",
+                        help="memories imported (default 1,000 quick, 10,000 full)")
     parser.add_argument("--search-sizes", type=lambda text: tuple(int(v) for v in text.split(",")),
                         help="collection sizes for search, e.g. 1000,100000 (default: 1k, 10k, "
                         "100k; 1M too in full mode)")
@@ -736,8 +748,19 @@ def main(argv: list[str] | None = None) -> None:
                                                args.turns)
             rows += chat_rows
             facts.update(chat_facts)
+            imported = bench_import(ours_embedder, args.import_memories or (
+                1_000 if quick else 10_000), runner=engine.run_task)
+            rows.append(Row(
+                "import", f"Import of {imported['count']:,} memories, embedded here",
+                [imported["embedded_per_s"]], [imported["raw_embedding_per_s"]],
+                "≥ 0.8× raw", unit="memories/s",
+                raw_name="the app's embedder alone, same texts and batches",
+                note=f"with the vectors in the file: {imported['with_vectors_per_s']:,.0f} "
+                     "memories/s (compared with 1,000 stored memories and each other)",
+                gate=False))
             long_rows, long_facts = bench_long_conversation(
-                workdir, ours_embedder, engine, pairs=6 if quick else len(LONG_CONVERSATION))
+                workdir, ours_embedder, engine, pairs=args.long_pairs or (
+                    6 if quick else len(LONG_CONVERSATION)))
             rows += long_rows
             facts.update(long_facts)
         if not args.no_server:

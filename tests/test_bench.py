@@ -19,6 +19,7 @@ def test_a_quick_run_writes_the_target_table_and_its_json(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "lumara_bench", "--quick", "--repeats", "5",
          "--batch", "20", "--conversations", "1", "--turns", "2", "--search-sizes", "1000",
+         "--long-pairs", "2", "--import-memories", "100",
          "--no-server", "--output", str(output)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -28,13 +29,15 @@ def test_a_quick_run_writes_the_target_table_and_its_json(tmp_path):
         assert target.operation in table
     rows = json.loads((tmp_path / "benchmarks.json").read_text())["rows"]
     by_key = {row["key"]: row for row in rows}
-    assert {"embedding_single", "embedding_cached", "search", "chat_answer"} <= set(by_key)
+    assert {"embedding_single", "embedding_cached", "search", "chat_answer",
+            "chat_ttft_long", "import"} <= set(by_key)
+    assert by_key["import"]["unit"] == "memories/s"
     assert by_key["search"]["recall"] == pytest.approx(1.0)  # exact layout at 1,000
     for row in rows:
         assert row["ours_p50"] > 0
         if row["raw_p50"] is not None:
             assert row["ratio"] == pytest.approx(
-                row["raw_p50"] / row["ours_p50"] if row["unit"] == "tok/s"
+                row["raw_p50"] / row["ours_p50"] if row["unit"].endswith("/s")
                 else row["ours_p50"] / row["raw_p50"])
 
 
