@@ -184,7 +184,7 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
     if restart:  # as a new process: the index saved beside the database (index_file.py)
         again = VectorIndex(path, cache_dir=workdir / f"index-{size}")
         restart_ms, _ = _timed(again.refresh)
-        restart_s, restart_source = round(restart_ms / 1000, 2), again.stats().get("source")
+        restart_s, restart_source = round(restart_ms / 1000, 3), again.stats().get("source")
         log(f"  {size:,}: later start, index ready in {restart_s} s ({restart_source})")
         again.close()
         del again
