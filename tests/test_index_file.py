@@ -152,3 +152,15 @@ def test_an_index_saved_before_the_change_log_was_pruned_is_rebuilt(tmp_path, co
         assert index.stats()["source"] == "sqlite" and index.stats()["size"] == 103
     finally:
         index.close()
+
+
+def test_a_save_killed_midway_leaves_no_file_behind_at_the_next_save(tmp_path, conn):
+    fill(conn, clustered(50, seed=13))
+    saved = tmp_path / "index" / "saved"
+    saved.mkdir(parents=True)
+    abandoned = saved / "vectors.npy.999999999.partial"  # no such process
+    abandoned.write_bytes(b"half a matrix")
+    opened(tmp_path).close()
+    assert not abandoned.exists()
+    assert sorted(path.name for path in saved.iterdir()) == [
+        "codes.npy", "ids.npy", "meta.json", "vectors.npy"]

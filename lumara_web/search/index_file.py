@@ -50,9 +50,14 @@ class Saved:
     trained_size: int = 0
 
 
-def database_id(conn: Any) -> str:
-    """This database's identity, recorded on first use."""
-    return meta_store.set_value_if_absent(conn, DATABASE_ID, uuid.uuid4().hex)
+def database_id(conn: Any) -> str | None:
+    """This database's identity, recorded on first use; None when it cannot be (a database
+    busy or read-only: then nothing is saved or loaded, as without a data folder)."""
+    try:
+        return meta_store.set_value_if_absent(conn, DATABASE_ID, uuid.uuid4().hex)
+    except Exception as error:  # the driver's own error types: a cache must not fail a load
+        log.warning("the vector index is not saved or loaded: %s", error)
+        return None
 
 
 def save(cache_dir: Path, saved: Saved, database: str) -> None:
@@ -61,6 +66,7 @@ def save(cache_dir: Path, saved: Saved, database: str) -> None:
     folder = cache_dir / FOLDER
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(folder)
         (folder / META).unlink(missing_ok=True)  # from here on, the files are not trusted
         files = {}
         for name, array in saved.arrays.items():
@@ -75,7 +81,7 @@ def save(cache_dir: Path, saved: Saved, database: str) -> None:
                 "width": saved.width, "database_id": database,
                 "type_codes": saved.type_codes, "trained_size": saved.trained_size,
                 "files": files}
-        partial = folder / f"{META}.partial"
+        partial = folder / f"{META}.{os.getpid()}.partial"
         partial.write_text(json.dumps(meta))
         os.replace(partial, folder / META)
     except (OSError, RuntimeError, ValueError) as error:
@@ -118,13 +124,33 @@ def load(cache_dir: Path, *, database: str, width: int, current_seq: int) -> Sav
 
 def _write(path: Path, writer: Any) -> int:
     """Write through `writer(path)` under a temporary name, then rename; the file's CRC."""
-    partial = path.with_name(path.name + ".partial")
+    # Named by process: another process saving the same folder never writes into it.
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     writer(partial)
     with open(partial, "rb") as file:
         os.fsync(file.fileno())
     checksum = _crc(partial)
     os.replace(partial, path)
     return checksum
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Delete the temporary files of saves whose process has ended (killed mid-save): at a
+    million memories, one is 1.5 GB."""
+    for partial in folder.glob("*.partial"):
+        pid = partial.suffixes[-2].lstrip(".") if len(partial.suffixes) >= 2 else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:

@@ -618,9 +618,10 @@ class VectorIndex:
     # -- saved beside the database (index_file.py) ----------------------------------------
     def _saved(self, conn: Any) -> tuple[ExactVectors | IvfVectors, int] | None:
         """The index saved by an earlier run, if it fits this database (None: build)."""
-        if self.cache_dir is None:
+        database = index_file.database_id(conn) if self.cache_dir is not None else None
+        if database is None:
             return None
-        saved = index_file.load(self.cache_dir, database=index_file.database_id(conn),
+        saved = index_file.load(self.cache_dir, database=database,
                                 width=store.vector_width(conn),
                                 current_seq=store.memory_change_seq(conn))
         if saved is None:
@@ -659,15 +660,15 @@ class VectorIndex:
         return True
 
     def _save(self, conn: Any, vectors: ExactVectors | IvfVectors, seq: int) -> None:
-        if self.cache_dir is None:
+        database = index_file.database_id(conn) if self.cache_dir is not None else None
+        if database is None:
             return
         with self._lock:
             type_codes = dict(self._type_codes)
         ivf = isinstance(vectors, IvfVectors)
         index_file.save(self.cache_dir, index_file.Saved(
             "ivf" if ivf else "exact", seq, vectors.width, type_codes, vectors.arrays(),
-            vectors.index if ivf else None, vectors.trained_size if ivf else 0),
-            index_file.database_id(conn))
+            vectors.index if ivf else None, vectors.trained_size if ivf else 0), database)
 
     def _load_snapshot(self, conn: Any) -> Snapshot:
         with store.read_snapshot(conn):
