@@ -164,3 +164,24 @@ def test_a_save_killed_midway_leaves_no_file_behind_at_the_next_save(tmp_path, c
     assert not abandoned.exists()
     assert sorted(path.name for path in saved.iterdir()) == [
         "codes.npy", "ids.npy", "meta.json", "vectors.npy"]
+
+
+def test_the_exact_layout_is_saved_again_as_memories_are_added(tmp_path, conn, monkeypatch):
+    """A collection that grows keeps a recent save, so a later start never finds the log
+    pruned past it."""
+    from lumara_web.search import vector_index
+
+    monkeypatch.setattr(vector_index, "RESAVE_CHANGES", 20)
+    fill(conn, clustered(100, seed=14))
+    index = opened(tmp_path)
+    fill(conn, clustered(30, seed=15))
+    index.refresh()  # applies 30 changes: a save is due
+    index.close()  # waits for the save
+    meta = json.loads((tmp_path / "index" / "saved" / "meta.json").read_text())
+    assert meta["seq"] == store.memory_change_seq(conn)
+    later = opened(tmp_path)
+    try:
+        assert later.stats()["source"] == "saved" and later.stats()["size"] == 130
+        answers_exactly(later, conn)
+    finally:
+        later.close()
