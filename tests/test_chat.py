@@ -780,3 +780,16 @@ def test_an_answer_ends_where_the_model_starts_writing_the_prompts_layout(chat, 
     done = turn(chat, conn, "What is the capital of France?")[-1]
     assert done["text"] == "Paris is the capital of France."
     assert chat_requests(engine)[-1].stop == prompts.ANSWER_STOPS
+
+
+def test_an_answer_that_says_a_line_again_ends_before_the_repeat(chat, conn, engine):
+    engine.enqueue('A: "What do you call a fish with no eyes?"\nA: "A fsh."\n'
+                   'A: "What do you call a fish with no eyes?"\nA: "A fsh."\nA: more')
+    done = one(turn(chat, conn, "Tell me a joke."), "done")
+    assert done["text"] == 'A: "What do you call a fish with no eyes?"\nA: "A fsh."'
+    engine.enqueue('A: "I am a memory assistant."\n\nA: "I am a memory assistant."')
+    done = one(turn(chat, conn, "Tell me a joke."), "done")  # the repeat is the last line
+    assert done["text"] == 'A: "I am a memory assistant."'
+    engine.enqueue("Steps:\n- mix\n- mix\n- bake for 20 minutes\n")  # short lines may repeat
+    done = one(turn(chat, conn, "How do I bake bread?"), "done")
+    assert done["text"] == "Steps:\n- mix\n- mix\n- bake for 20 minutes"

@@ -210,6 +210,9 @@ class ChatService:
                                                  code="generation_failed")
         if stop.is_set() and status == "complete" and not looping:
             status = "stopped"
+        if job is not None and status == "complete" and not looping and \
+                (end := repetition_end(text, finished=True)) is not None:
+            text, looping = text[:end], True  # its last line said an earlier one again
         if job is not None and status == "complete":
             text = text.rstrip()  # what a stop string left ("Paris.\n" of "Paris.\nQuestion:")
         memories = [item["content"] for item in receipt]
@@ -426,14 +429,32 @@ _LOOP = re.compile(r"(.{3,80}?)(?:[\s,;.]*\1){3,}[\s,;.]*$", re.S)
 _LOOP_WINDOW = 400
 
 
-def repetition_end(text: str) -> int | None:
+# A line at least this long said again is a repeat, not a list ("- yes").
+_REPEATED_LINE_CHARS = 12
+
+
+def repetition_end(text: str, finished: bool = False) -> int | None:
     """Where `text` should end when it closes with a phrase repeated four times or more
-    (after the phrase's first time), or None."""
+    (after the phrase's first time), or says a whole line again (before the repeat), or
+    None. `finished`: the text is whole, so its last line is complete too."""
     start = max(0, len(text) - _LOOP_WINDOW)
     match = _LOOP.search(text, start)
-    if match is None or not match.group(1).strip():
-        return None
-    return match.start(1) + len(match.group(1))
+    if match is not None and match.group(1).strip():
+        return match.start(1) + len(match.group(1))
+    return _repeated_line_end(text + "\n" if finished else text)
+
+
+def _repeated_line_end(text: str) -> int | None:
+    """'A: "I'm a memory assistant."' a second time: the answer ends before it."""
+    seen: set[str] = set()
+    position = 0
+    for line in text.split("\n")[:-1]:  # complete lines: the last may still grow
+        said = " ".join(line.split()).lower()
+        if len(said) >= _REPEATED_LINE_CHARS and said in seen:
+            return len(text[:position].rstrip())
+        seen.add(said)
+        position += len(line) + 1
+    return None
 
 
 def history_window(count: int, limit: int) -> int:
