@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -307,6 +307,15 @@ CHAT_QUESTIONS = [
 ]
 
 
+def raw_llama(engine: LlamaEngine) -> Any:
+    """The raw anchor: a bare llama-cpp-python Llama on the engine's model and settings."""
+    from llama_cpp import Llama
+
+    with without_extra_buffer_types():
+        return Llama(str(engine.model_path), **llama_options(
+            engine.n_ctx, engine.threads, engine.kv_cache_type))
+
+
 def bench_chat(workdir: Path, embedder: Embedder, engine: LlamaEngine, conversations: int,
                turns: int) -> tuple[list[Row], dict]:
     """Memory-grounded questions on the default settings (the memories above the similarity
@@ -357,11 +366,7 @@ def bench_chat(workdir: Path, embedder: Embedder, engine: LlamaEngine, conversat
     conn.close()
     engine.submit = submit
 
-    from llama_cpp import Llama
-
-    with without_extra_buffer_types():
-        raw_llm = Llama(str(engine.model_path), **llama_options(
-            engine.n_ctx, engine.threads, engine.kv_cache_type))
+    raw_llm = raw_llama(engine)
     warm = prompts.answer_messages([], "What do you remember?", [])
     engine.run_task(lambda: list(raw_llm.create_chat_completion(  # the same warm start
         warm, max_tokens=1, stream=True)))
@@ -460,11 +465,7 @@ def bench_long_conversation(workdir: Path, embedder: Embedder, engine: LlamaEngi
         engine.submit = submit
         conn.close()
 
-    from llama_cpp import Llama
-
-    with without_extra_buffer_types():
-        raw_llm = Llama(str(engine.model_path), **llama_options(
-            engine.n_ctx, engine.threads, engine.kv_cache_type))
+    raw_llm = raw_llama(engine)
     raw: list[float] = []
 
     def first_token(messages: list[dict]) -> float:

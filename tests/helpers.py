@@ -46,7 +46,7 @@ def engine_idle(engine: Engine) -> bool:
 
 
 def wait_idle(engine: Engine, timeout: float = WAIT) -> None:
-    wait_until(lambda: engine_idle(engine), timeout, what="the engine to be idle")
+    assert engine.wait_idle(timeout), "timed out waiting for the engine to be idle"
 
 
 def started(job, timeout: float = WAIT) -> None:
