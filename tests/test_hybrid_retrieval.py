@@ -13,6 +13,7 @@ from lumara_web.search.vector_index import VectorIndex
 from lumara_web.storage import db, migrations, store
 
 from .fakes import FakeEngine
+from .test_vector_index import every_candidate_rescored  # noqa: F401 (autouse fixture)
 
 QUERY = np.random.default_rng(1).standard_normal(384).astype(np.float32)
 QUERY /= np.linalg.norm(QUERY)

@@ -14,7 +14,12 @@ from lumara_web.search import index_file
 from lumara_web.search.vector_index import VectorIndex
 from lumara_web.storage import db, migrations, store
 
-from .test_vector_index import brute_force, clustered, fill
+from .test_vector_index import (
+    brute_force,
+    clustered,
+    every_candidate_rescored,  # noqa: F401 (autouse fixture)
+    fill,
+)
 
 
 def opened(tmp_path, **options) -> VectorIndex:
@@ -182,6 +187,78 @@ def test_the_exact_layout_is_saved_again_as_memories_are_added(tmp_path, conn, m
     later = opened(tmp_path)
     try:
         assert later.stats()["source"] == "saved" and later.stats()["size"] == 130
+        answers_exactly(later, conn)
+    finally:
+        later.close()
+
+
+def vector_files(tmp_path) -> list:
+    return sorted((tmp_path / "index" / "saved").glob("vectors-*.f32"))
+
+
+def test_ivf_vectors_live_in_one_file_that_a_second_process_does_not_share(tmp_path,
+                                                                           conn):
+    """Two processes on one data folder (the web server and an MCP server): the second
+    cannot write the first one's vector file, so it builds its own; both answer exactly."""
+    fill(conn, clustered(400, seed=11))
+    first = opened(tmp_path, exact_limit=100)
+    second = None
+    try:
+        assert first.stats()["layout"] == "ivf" and len(vector_files(tmp_path)) == 1
+        second = opened(tmp_path, exact_limit=100)
+        assert second.stats()["source"] == "sqlite"
+        fill(conn, clustered(3, seed=12))
+        for index in (first, second):
+            answers_exactly(index, conn)
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+    later = opened(tmp_path, exact_limit=100)
+    try:
+        assert later.stats()["source"] == "saved"
+        answers_exactly(later, conn)
+        later.close()
+        later = opened(tmp_path, exact_limit=100)
+        later.refresh()
+    finally:
+        later.close()
+    assert len(vector_files(tmp_path)) <= 2  # the saved one, and at most one unreferenced
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "missing"])
+def test_an_ivf_vector_file_that_differs_from_the_database_is_rebuilt(tmp_path, conn,
+                                                                      damage):
+    fill(conn, clustered(400, seed=13))
+    opened(tmp_path, exact_limit=100).close()
+    [path] = vector_files(tmp_path)
+    if damage == "zeroed":
+        path.write_bytes(bytes(path.stat().st_size))
+    else:
+        path.unlink()
+    index = opened(tmp_path, exact_limit=100)
+    try:
+        assert index.stats()["source"] == "sqlite"
+        answers_exactly(index, conn)
+    finally:
+        index.close()
+
+
+def test_the_ivf_layout_is_saved_again_as_memories_change(tmp_path, conn, monkeypatch):
+    from lumara_web.search import vector_index
+
+    monkeypatch.setattr(vector_index, "RESAVE_CHANGES", 20)
+    fill(conn, clustered(400, seed=14))
+    index = opened(tmp_path, exact_limit=100)
+    meta = tmp_path / "index" / "saved" / "meta.json"
+    first_seq = json.loads(meta.read_text())["seq"]
+    fill(conn, clustered(25, seed=15))
+    index.refresh()
+    index.close()  # waits for the save
+    assert json.loads(meta.read_text())["seq"] >= first_seq + 25
+    later = opened(tmp_path, exact_limit=100)
+    try:
+        assert later.stats()["source"] == "saved" and later.stats()["size"] == 425
         answers_exactly(later, conn)
     finally:
         later.close()

@@ -27,7 +27,7 @@ from ..storage import meta_store
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: the IVF layout holds PQ codes, its vectors in a vector file
 FOLDER = "saved"
 META = "meta.json"
 # The meta-table key of the database's identity: a saved index from another database (a
@@ -39,15 +39,18 @@ _CHUNK = 1 << 22  # bytes read per step while checking a file's CRC
 @dataclass
 class Saved:
     """What a saved index holds. `arrays`: name → array (exact layout: ids, codes,
-    vectors; IVF: type_of, by memory id); `faiss_index` for the IVF layout."""
+    vectors; IVF: type_of, by memory id); `faiss_index` for the IVF layout, whose full
+    vectors stay in their own file (vector_file.py: written as memories change, so not
+    covered by a CRC; the loader compares a sample of it with SQLite)."""
 
     layout: str  # "exact" | "ivf"
     seq: int
     width: int
     type_codes: dict[str, int]
     arrays: dict[str, np.ndarray]
-    faiss_index: Any = None
+    faiss_index: Any = None  # an index, or its bytes (faiss.serialize_index)
     trained_size: int = 0
+    vector_file: str | None = None  # IVF: the name of its vector file (vector_file.py)
 
 
 def database_id(conn: Any) -> str | None:
@@ -75,12 +78,16 @@ def save(cache_dir: Path, saved: Saved, database: str) -> None:
         if saved.faiss_index is not None:
             import faiss
 
-            files["ivf.faiss"] = _write(folder / "ivf.faiss", lambda path: faiss.write_index(
-                saved.faiss_index, str(path)))
+            if isinstance(saved.faiss_index, np.ndarray):
+                files["ivf.faiss"] = _write(folder / "ivf.faiss",
+                                            lambda path: path.write_bytes(saved.faiss_index))
+            else:
+                files["ivf.faiss"] = _write(folder / "ivf.faiss", lambda path: faiss.write_index(
+                    saved.faiss_index, str(path)))
         meta = {"format": FORMAT, "layout": saved.layout, "seq": saved.seq,
                 "width": saved.width, "database_id": database,
                 "type_codes": saved.type_codes, "trained_size": saved.trained_size,
-                "files": files}
+                "vector_file": saved.vector_file, "files": files}
         partial = folder / f"{META}.{os.getpid()}.partial"
         partial.write_text(json.dumps(meta))
         os.replace(partial, folder / META)
@@ -119,7 +126,7 @@ def load(cache_dir: Path, *, database: str, width: int, current_seq: int) -> Sav
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         return _unusable(folder, f"it cannot be read ({error})")
     return Saved(meta["layout"], meta["seq"], width, dict(meta["type_codes"]), arrays,
-                 faiss_index, int(meta.get("trained_size", 0)))
+                 faiss_index, int(meta.get("trained_size", 0)), meta.get("vector_file"))
 
 
 def _write(path: Path, writer: Any) -> int:

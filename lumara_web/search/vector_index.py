@@ -12,8 +12,11 @@ CHANGE_LOG_KEEP changes), the index reloads.
 Two layouts, chosen by size:
 - exact: one contiguous float32 matrix; X @ q and argpartition (≈ 4 ms at 50,000 on one
   core, and perfect recall);
-- IVF: faiss IndexIVFFlat on inner product (vectors normalized, so it is the cosine). faiss
-  is imported only at that size, so small installs never pay its memory.
+- IVF: faiss IndexIVFPQ on inner product (vectors normalized, so it is the cosine): 48-byte
+  product-quantized codes in memory find 200 candidates, which are rescored exactly from
+  a file of full vectors read with pread (vector_file.py) — 1,000,000 memories take ≈ 60 MB
+  of memory instead of 1.5 GB. faiss is imported only at that size, so small installs never
+  pay its memory.
 A change of layout, or an IVF grown well past the size it was trained for, is built in a
 background thread from a SQLite snapshot while the current layout keeps serving; the new
 one then catches up from the log and replaces it under the lock. The trained IVF
@@ -38,7 +41,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..storage import db, store
-from . import index_file
+from . import index_file, vector_file
+from .vector_file import VectorFile
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,17 @@ IVF_TRAIN_PER_LIST = 64
 # k-means iterations: 10 instead of faiss's 25 trains 2.5× faster with the same recall
 # (lumara_bench/search.py: 0.997 at 1M either way).
 IVF_TRAIN_ITERATIONS = 10
+# Product quantization: one code byte per 8 numbers (48 bytes for MiniLM's 384). Measured
+# at 1M on the benchmark's embedding-like data, nprobe 64, rescoring exactly (see
+# docs/PERFORMANCE.md): 48 bytes and 200 candidates give recall@10 0.971 at 1.7 ms p50 in
+# 58 MB; 50 candidates only 0.874; 96 bytes reach 0.99 in twice the memory.
+PQ_DIMS_PER_BYTE = 8
+# Candidates the codes propose for exact rescoring: at least this many, and this many per
+# result asked for.
+RESCORE_CANDIDATES = 200
+RESCORE_PER_RESULT = 10
+# Vectors encoded per add while building (read from the vector file, ≈ 25 MB at 384).
+ADD_BATCH = 16384
 # Retrain when the collection has grown this many times past the size it was trained at.
 IVF_RETRAIN_GROWTH = 4
 # Saved centroids are reused unless vectors fit them this much worse (mean cosine to their
@@ -208,38 +223,32 @@ def ivf_lists(size: int) -> int:
 
 
 class IvfVectors:
-    """faiss IndexIVFFlat keyed by memory id. Types: one bitmap per type code over memory
-    ids, so a filtered search skips other types inside the scan (faiss IDSelectorBitmap)."""
+    """faiss IndexIVFPQ keyed by memory id: compressed codes in memory find candidates,
+    and each candidate is rescored exactly from the vector file (vector_file.py), so
+    scores and similarities() are exact cosines. Types: one bitmap per type code over
+    memory ids, so a filtered search skips other types inside the scan (IDSelectorBitmap)."""
 
     kind = "ivf"
 
-    def __init__(self, index: Any, trained_size: int):
+    def __init__(self, index: Any, trained_size: int, vector_file: VectorFile):
         self.faiss = _faiss()
         self.index = index
         self.trained_size = trained_size
+        self.vector_file = vector_file
         self.nprobe = min(index.nlist, max(8, index.nlist // IVF_PROBE_DIVISOR))
         self._type_of = np.zeros(1024, dtype=np.uint8)  # by memory id; 0 = absent
         self._bitmaps: dict[int, np.ndarray] = {}
         self._counts: dict[int, int] = {}
 
     @classmethod
-    def from_saved(cls, index: Any, trained_size: int, type_of: np.ndarray) -> "IvfVectors":
+    def from_saved(cls, index: Any, trained_size: int, type_of: np.ndarray,
+                   vector_file: VectorFile) -> "IvfVectors":
         """An index read back by index_file, with its type of each memory id."""
-        faiss = _faiss()
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # not kept in the file
-        loaded = cls(index, trained_size)
+        loaded = cls(index, trained_size, vector_file)
         ids = np.flatnonzero(type_of).astype(np.int64)
         if len(ids) != index.ntotal:
             raise ValueError(f"{index.ntotal} vectors but {len(ids)} memories typed")
-        loaded._ensure_id_capacity(int(ids.max()) if len(ids) else 0)
-        codes = type_of[ids]
-        loaded._type_of[ids] = codes
-        for code in np.unique(codes).tolist():
-            chosen = ids[codes == code]
-            bitmap = loaded._bitmaps.setdefault(
-                code, np.zeros(len(loaded._type_of) // 8, np.uint8))
-            np.bitwise_or.at(bitmap, chosen >> 3, (1 << (chosen & 7)).astype(np.uint8))
-            loaded._counts[code] = len(chosen)
+        loaded._mark(ids, type_of[ids])
         return loaded
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -254,10 +263,9 @@ class IvfVectors:
 
     @property
     def nbytes(self) -> int:
-        # Codes and ids in the lists, the id → list hashtable (≈ 32 bytes per entry), the
-        # centroids, our type arrays.
-        lists = self.index.ntotal * (self.index.code_size + 8 + 32)
-        centroids = self.index.nlist * self.index.d * 4
+        # Codes and ids in the lists, the coarse and PQ centroids, our type arrays.
+        lists = self.index.ntotal * (self.index.code_size + 8)
+        centroids = (self.index.nlist + 256) * self.index.d * 4
         return int(lists + centroids + self._type_of.nbytes
                    + sum(bitmap.nbytes for bitmap in self._bitmaps.values()))
 
@@ -268,9 +276,16 @@ class IvfVectors:
         if not len(ids):
             return
         self.remove(ids.tolist())
-        self._ensure_id_capacity(int(ids.max()))
+        self.vector_file.write(ids, vectors)
+        self._add(ids, vectors, codes)
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray) -> None:
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
                                 np.ascontiguousarray(ids, dtype=np.int64))
+        self._mark(ids, codes)
+
+    def _mark(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        self._ensure_id_capacity(int(ids.max()) if len(ids) else 0)
         self._type_of[ids] = codes
         for code in np.unique(codes).tolist():
             chosen = ids[codes == code]
@@ -284,6 +299,8 @@ class IvfVectors:
                            dtype=np.int64)
         if not len(present):
             return
+        # Without a direct map faiss scans every list's ids once per call (≈ 3 ms at 1M);
+        # a map would cost 32 bytes per memory.
         self.index.remove_ids(present)
         for code in np.unique(self._type_of[present]).tolist():
             chosen = present[self._type_of[present] == code]
@@ -319,22 +336,30 @@ class IvfVectors:
             selector = self.faiss.IDSelectorBitmap(len(bitmap), self.faiss.swig_ptr(bitmap))
             params.sel = selector
             nprobe *= math.ceil(math.sqrt(total / self.count(code)))
+        candidates = max(RESCORE_CANDIDATES, RESCORE_PER_RESULT * k)
         query = query.reshape(1, -1)
         while True:
             params.nprobe = min(nprobe, self.index.nlist)
-            scores, ids = self.index.search(query, k, params=params)
-            found = ids[0] >= 0
+            _, ids = self.index.search(query, candidates, params=params)
+            ids = ids[0][ids[0] >= 0]
             # Too few found in the probed lists (a rare type, a far-off query): widen.
-            if found.sum() >= wanted or params.nprobe >= self.index.nlist:
-                return ids[0][found], scores[0][found]
+            if len(ids) >= wanted or params.nprobe >= self.index.nlist:
+                break
             nprobe *= 4
+        scores = self.vector_file.read(ids) @ query[0]
+        best = _top_k(scores, k)
+        return ids[best], scores[best]
 
     def similarities(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
-        # The hashtable direct map (build_ivf) finds each vector without a scan.
         present = [memory_id for memory_id in ids
                    if 0 <= memory_id < len(self._type_of) and self._type_of[memory_id]]
-        return {memory_id: float(self.index.reconstruct(memory_id) @ query)
-                for memory_id in present}
+        if not present:
+            return {}
+        scores = self.vector_file.read(np.array(present, dtype=np.int64)) @ query
+        return dict(zip(present, scores.tolist()))
+
+    def close(self) -> None:
+        self.vector_file.close()
 
 
 def _centroid_fit(quantizer: Any, sample: np.ndarray) -> float:
@@ -342,43 +367,60 @@ def _centroid_fit(quantizer: Any, sample: np.ndarray) -> float:
     return float(scores.mean())
 
 
-def build_ivf(ids: np.ndarray, vectors: np.ndarray, codes: np.ndarray,
+def pq_shape(width: int, sample_size: int) -> tuple[int, int]:
+    """(sub-quantizers, bits per code): one byte per PQ_DIMS_PER_BYTE numbers, 8 bits
+    (256 centroids each) when the training sample has the 39 points per centroid k-means
+    needs, fewer for a smaller sample (collections that small only exist in tests)."""
+    target = max(1, width // PQ_DIMS_PER_BYTE)
+    subquantizers = min((m for m in range(1, width + 1) if width % m == 0),
+                        key=lambda m: (abs(m - target), m))
+    return subquantizers, int(min(8, max(1, math.floor(math.log2(max(sample_size, 1) / 39)))))
+
+
+def build_ivf(ids: np.ndarray, codes: np.ndarray, vector_file: VectorFile,
               cache_dir: Path | None = None) -> IvfVectors:
-    """Train (or reuse saved centroids), then add every vector."""
+    """Train (or reuse saved centroids) on a sample read from `vector_file`, which holds
+    every vector already, then add the codes in chunks: the whole collection is never in
+    memory at once."""
     faiss = _faiss()
-    size = len(ids)
+    size, width = len(ids), vector_file.width
     nlist = ivf_lists(size)
     rng = np.random.default_rng(size)  # seeded: the same data trains the same lists
-    sample = vectors[rng.choice(size, min(size, IVF_TRAIN_PER_LIST * nlist), replace=False)]
-    index, trained_size = _saved_centroids(cache_dir, nlist, size, sample)
+    chosen = np.sort(rng.choice(size, min(size, IVF_TRAIN_PER_LIST * nlist), replace=False))
+    sample = vector_file.read(ids[chosen])
+    subquantizers, bits = pq_shape(width, len(sample))
+    index, trained_size = _saved_centroids(cache_dir, nlist, subquantizers, bits, size, sample)
     if index is None:
-        quantizer = faiss.IndexFlatIP(vectors.shape[1])
-        index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], nlist,
-                                   faiss.METRIC_INNER_PRODUCT)
+        quantizer = faiss.IndexFlatIP(width)
+        index = faiss.IndexIVFPQ(quantizer, width, nlist, subquantizers, bits,
+                                 faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 1234
         index.cp.niter = IVF_TRAIN_ITERATIONS
+        index.pq.cp.seed = 1234
+        index.pq.cp.niter = IVF_TRAIN_ITERATIONS
         index.train(sample)
         trained_size = size
         _save_centroids(cache_dir, index, size, _centroid_fit(index.quantizer, sample[:2048]))
-    # The hashtable maps an id to its list: a removal touches one list, not all of them.
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    built = IvfVectors(index, trained_size)
-    for start in range(0, size, 65536):
-        built.upsert(ids[start:start + 65536], vectors[start:start + 65536],
-                     codes[start:start + 65536])
+    del sample
+    built = IvfVectors(index, trained_size, vector_file)
+    for start in range(0, size, ADD_BATCH):
+        chunk = slice(start, start + ADD_BATCH)
+        built._add(ids[chunk], vector_file.read(ids[chunk]), codes[chunk])
     return built
 
 
-def _centroid_paths(cache_dir: Path, nlist: int, width: int) -> tuple[Path, Path]:
-    stem = cache_dir / f"ivf{nlist}-d{width}"
+def _centroid_paths(cache_dir: Path, nlist: int, subquantizers: int, bits: int,
+                    width: int) -> tuple[Path, Path]:
+    stem = cache_dir / f"ivfpq{nlist}x{subquantizers}x{bits}-d{width}"
     return stem.with_suffix(".faiss"), stem.with_suffix(".json")
 
 
-def _saved_centroids(cache_dir: Path | None, nlist: int, size: int,
-                     sample: np.ndarray) -> tuple[Any, int]:
+def _saved_centroids(cache_dir: Path | None, nlist: int, subquantizers: int, bits: int,
+                     size: int, sample: np.ndarray) -> tuple[Any, int]:
     if cache_dir is None:
         return None, 0
-    index_path, meta_path = _centroid_paths(cache_dir, nlist, sample.shape[1])
+    index_path, meta_path = _centroid_paths(cache_dir, nlist, subquantizers, bits,
+                                            sample.shape[1])
     try:
         meta = json.loads(meta_path.read_text())
         index = _faiss().read_index(str(index_path))
@@ -395,7 +437,8 @@ def _saved_centroids(cache_dir: Path | None, nlist: int, size: int,
 def _save_centroids(cache_dir: Path | None, index: Any, size: int, fit: float) -> None:
     if cache_dir is None:
         return
-    index_path, meta_path = _centroid_paths(cache_dir, index.nlist, index.d)
+    index_path, meta_path = _centroid_paths(cache_dir, index.nlist, index.pq.M,
+                                            index.pq.nbits, index.d)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = index_path.with_suffix(".partial")
@@ -406,14 +449,22 @@ def _save_centroids(cache_dir: Path | None, index: Any, size: int, fit: float) -
         log.warning("could not save the IVF centroids in %s: %s", cache_dir, error)
 
 
+def _retire(vectors: ExactVectors | IvfVectors | None) -> None:
+    """Release a layout that is no longer served (its vector file's descriptor and lock)."""
+    if isinstance(vectors, IvfVectors):
+        vectors.close()
+
+
 @dataclass
 class Snapshot:
-    """Every vector as of one log position, read in one SQLite read transaction."""
+    """Every vector as of one log position, read in one SQLite read transaction: in memory
+    for the exact layout, streamed into a vector file for the IVF one."""
 
     seq: int
     ids: np.ndarray
-    vectors: np.ndarray  # normalized rows
     codes: np.ndarray  # type codes
+    vectors: np.ndarray | None = None  # normalized rows, by position in ids
+    file: VectorFile | None = None  # or every row, by memory id
 
 
 class VectorIndex:
@@ -485,6 +536,15 @@ class VectorIndex:
                 return {}
             return vectors.similarities(_normalized(query, vectors.width)[0], ids)
 
+    def readiness(self) -> dict:
+        """What /health shows: the layout ("loading" until the first load is installed),
+        how many memories it holds, and where it came from (saved file or SQLite)."""
+        vectors = self._vectors  # one read, no lock: never waits behind a search
+        return {"state": "loading" if vectors is None else "ready",
+                "layout": vectors.kind if vectors is not None else None,
+                "size": len(vectors) if vectors is not None else 0,
+                "source": self.timings.get("source")}
+
     def stats(self) -> dict:
         with self._lock:
             vectors = self._vectors
@@ -506,6 +566,7 @@ class VectorIndex:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            _retire(self._vectors)
             self._vectors = None
 
     # -- keeping up with SQLite -----------------------------------------------------------
@@ -531,6 +592,7 @@ class VectorIndex:
         if not self._catch_up(self._vectors, self._conn):
             # The log was pruned past our position: rebuild, and let searches use
             # sqlite-vec meanwhile (a stale index would return wrong memories).
+            _retire(self._vectors)
             self._vectors = None
             return self._refresh_locked(wait=wait)
         self._maybe_rebuild()
@@ -538,17 +600,16 @@ class VectorIndex:
         return True
 
     def _maybe_save(self) -> None:
-        """Save the exact layout again once RESAVE_CHANGES have been applied since the last
-        save: a copy taken under the lock (≈ 20 ms at 50,000 memories), written by a
-        thread. (An IVF layout is saved when it is rebuilt: copying it would double it.)"""
+        """Save again once RESAVE_CHANGES have been applied since the last save: a copy
+        taken under the lock (≈ 20 ms for 50,000 exact vectors or 1,000,000 IVF codes),
+        written by a thread."""
         vectors = self._vectors
-        if (self.cache_dir is None or not isinstance(vectors, ExactVectors)
+        if (self.cache_dir is None or vectors is None
+                or (isinstance(vectors, IvfVectors) and vectors.vector_file.path is None)
                 or self._seq - self._saved_seq < RESAVE_CHANGES
                 or (self._saver is not None and self._saver.is_alive())):
             return
-        arrays = {name: array.copy() for name, array in vectors.arrays().items()}
-        saved = index_file.Saved("exact", self._seq, vectors.width, dict(self._type_codes),
-                                 arrays)
+        saved = self._saved_state(vectors, self._seq)
         self._saved_seq = self._seq
 
         def write() -> None:
@@ -556,7 +617,7 @@ class VectorIndex:
             try:
                 database = index_file.database_id(conn)
                 if database is not None:
-                    index_file.save(self.cache_dir, saved, database)
+                    self._write_saved(saved, database)
             finally:
                 conn.close()
 
@@ -635,7 +696,11 @@ class VectorIndex:
                         previous_seq, self._seq = self._seq, seq
                         if self._catch_up(vectors, conn) and (
                                 source != "saved" or self._matches_database(vectors, conn)):
+                            _retire(self._vectors)
                             self._vectors = vectors
+                            if isinstance(vectors, IvfVectors) and self.cache_dir is not None:
+                                vector_file.remove_unused(self._vector_folder(),
+                                                          keep={vectors.vector_file.path.name})
                             self._saved_seq = seq
                             self._builder, self._build_error = None, None
                             self.timings = {"load_s": round(loaded - started, 3),
@@ -643,6 +708,7 @@ class VectorIndex:
                                             "source": source}
                             return
                         self._seq = previous_seq
+                    _retire(vectors)
             finally:
                 conn.close()
         except BaseException as error:
@@ -670,12 +736,19 @@ class VectorIndex:
             self._type_codes = {**saved.type_codes, **known}
         try:
             if saved.layout == "ivf":
-                vectors = IvfVectors.from_saved(saved.faiss_index, saved.trained_size,
-                                                saved.arrays["type_of"])
+                if not saved.vector_file:
+                    raise ValueError("it names no vector file")
+                file = VectorFile.open(self._vector_folder() / saved.vector_file, saved.width)
+                try:
+                    vectors = IvfVectors.from_saved(saved.faiss_index, saved.trained_size,
+                                                    saved.arrays["type_of"], file)
+                except BaseException:
+                    file.close()
+                    raise
             else:
                 arrays = saved.arrays
                 vectors = ExactVectors(arrays["ids"], arrays["vectors"], arrays["codes"])
-        except (KeyError, ValueError, RuntimeError) as error:
+        except (KeyError, ValueError, RuntimeError, OSError, vector_file.FileBusy) as error:
             log.warning("not using the saved vector index: %s", error)
             return None
         return vectors, saved.seq
@@ -700,25 +773,54 @@ class VectorIndex:
         if database is None:
             return
         with self._lock:
-            type_codes = dict(self._type_codes)
-        ivf = isinstance(vectors, IvfVectors)
-        index_file.save(self.cache_dir, index_file.Saved(
-            "ivf" if ivf else "exact", seq, vectors.width, type_codes, vectors.arrays(),
-            vectors.index if ivf else None, vectors.trained_size if ivf else 0), database)
+            saved = self._saved_state(vectors, seq)
+        self._write_saved(saved, database)
+
+    def _saved_state(self, vectors: ExactVectors | IvfVectors, seq: int) -> index_file.Saved:
+        """What to save for `vectors` as of `seq`; call with the lock held (it copies what
+        later changes would alter)."""
+        saved = index_file.Saved(vectors.kind, seq, vectors.width, dict(self._type_codes),
+                                 {name: array.copy() for name, array in vectors.arrays().items()})
+        if isinstance(vectors, IvfVectors):
+            # Rows written after `seq` are rewritten by the catch-up at the next load; rows
+            # before it must be on disk before the description that relies on them.
+            vectors.vector_file.sync()
+            saved.faiss_index = _faiss().serialize_index(vectors.index)
+            saved.trained_size = vectors.trained_size
+            saved.vector_file = vectors.vector_file.path.name
+        return saved
+
+    def _write_saved(self, saved: index_file.Saved, database: str) -> None:
+        index_file.save(self.cache_dir, saved, database)
+        if saved.vector_file is not None:
+            vector_file.remove_unused(self._vector_folder(), keep={saved.vector_file})
 
     def _load_snapshot(self, conn: Any) -> Snapshot:
-        with store.read_snapshot(conn):
-            seq = store.memory_change_seq(conn)
-            width = store.vector_width(conn)
-            typed_ids, types = store.memory_types(conn)
-            id_parts, vector_parts = [], []
-            for ids, blobs in store.iter_memory_vectors(conn, LOAD_BATCH):
-                id_parts.append(np.array(ids, dtype=np.int64))
-                vector_parts.append(_normalized(np.frombuffer(b"".join(blobs), dtype="<f4"),
-                                                width))
+        file = None
+        try:
+            with store.read_snapshot(conn):
+                seq = store.memory_change_seq(conn)
+                width = store.vector_width(conn)
+                typed_ids, types = store.memory_types(conn)
+                if len(typed_ids) > self.exact_limit:
+                    file = VectorFile.create(self._vector_folder(), width)
+                id_parts, vector_parts = [], []
+                for ids, blobs in store.iter_memory_vectors(conn, LOAD_BATCH):
+                    id_parts.append(np.array(ids, dtype=np.int64))
+                    vectors = _normalized(np.frombuffer(b"".join(blobs), dtype="<f4"), width)
+                    if file is not None:
+                        file.write(id_parts[-1], vectors)
+                    else:
+                        vector_parts.append(vectors)
+        except BaseException:
+            if file is not None:
+                file.close()
+            raise
         ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.int64)
-        vectors = (np.concatenate(vector_parts) if vector_parts
-                   else np.empty((0, width), np.float32))
+        vectors = None
+        if file is None:
+            vectors = (np.concatenate(vector_parts) if vector_parts
+                       else np.empty((0, width), np.float32))
         del vector_parts
         # Each vector takes its memory's type (memory_types is ordered by id); a vector
         # without its memory row is skipped (store.integrity_problems reports it).
@@ -726,12 +828,20 @@ class VectorIndex:
         where = np.minimum(np.searchsorted(typed_ids, ids), max(len(typed_ids) - 1, 0))
         known = typed_ids[where] == ids if len(typed_ids) else np.zeros(len(ids), bool)
         if not known.all():
-            ids, vectors, where = ids[known], vectors[known], where[known]
+            ids, where = ids[known], where[known]
+            vectors = vectors[known] if vectors is not None else None
         with self._lock:
             type_codes = self._codes(types)
-        return Snapshot(seq, ids, vectors, type_codes[where])
+        return Snapshot(seq, ids, type_codes[where], vectors, file)
+
+    def _vector_folder(self) -> Path | None:
+        return self.cache_dir / index_file.FOLDER if self.cache_dir is not None else None
 
     def _layout_for(self, snapshot: Snapshot) -> ExactVectors | IvfVectors:
-        if len(snapshot.ids) > self.exact_limit:
-            return build_ivf(snapshot.ids, snapshot.vectors, snapshot.codes, self.cache_dir)
+        if snapshot.file is not None:
+            try:
+                return build_ivf(snapshot.ids, snapshot.codes, snapshot.file, self.cache_dir)
+            except BaseException:
+                snapshot.file.close()
+                raise
         return ExactVectors(snapshot.ids, snapshot.vectors, snapshot.codes)
