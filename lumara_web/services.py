@@ -18,6 +18,7 @@ from .inference.engine import Engine, LlamaEngine
 from .inference.onnx_embedder import load_embedder
 from .inference.remote_engine import RemoteEngine
 from .memory.extraction import MemoryExtractor
+from .memory.import_job import ImportJob
 from .memory.pair_judge import ContradictionJudge
 from .memory.reembed_job import ReembedJob
 from .memory.review import ReviewService
@@ -46,6 +47,7 @@ class Services:
     chat: ChatService
     conversations: ConversationService
     reembed: ReembedJob
+    import_job: ImportJob
     monitor: PerfMonitor
     rss: RssSampler
     startup_problems: list[str] = field(default_factory=list)
@@ -109,7 +111,9 @@ def build_services(settings: dict, components: dict[str, Any] | None = None) -> 
                     vector_index=vector_index, memories=memories, engine=engine,
                     review=ReviewService(memories), chat=chat,
                     conversations=ConversationService(),
-                    reembed=ReembedJob(settings["db_path"], embeddings), monitor=monitor,
+                    reembed=ReembedJob(settings["db_path"], embeddings),
+                    import_job=ImportJob(settings["db_path"], embeddings, settings, vector_index),
+                    monitor=monitor,
                     rss=RssSampler(monitor), startup_problems=problems,
                     first_setup=first_setup)
 

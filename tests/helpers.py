@@ -53,6 +53,20 @@ def started(job, timeout: float = WAIT) -> None:
     assert job.started.wait(timeout), "the job never started"
 
 
+def import_document(client, document: dict) -> dict:
+    """POST /api/import through a Flask test client, wait for the background job's thread to
+    end, and return the import's result (its status must say done)."""
+    response = client.post("/api/import", json=document)
+    assert response.status_code == 202, response.get_json()
+    job = client.application.extensions["lumara"].import_job
+    # A hang detector: test_transfer's 400 near-duplicates take ~20 s on two busy cores.
+    job.thread.join(WAIT * 12)
+    assert not job.thread.is_alive(), "the import did not finish"
+    status = client.get(response.headers["Location"]).get_json()
+    assert status["state"] == "done", status
+    return status["result"]
+
+
 # -- the engine -------------------------------------------------------------------------
 class GatedEngine(FakeEngine):
     """FakeEngine whose gated generations wait for a permit before each token: `allow(n)`

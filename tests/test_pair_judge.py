@@ -12,6 +12,7 @@ from lumara_web.memory.validation import NewMemory
 from lumara_web.storage import db, review_store, store
 
 from .fakes import FakeEmbedder
+from .helpers import import_document
 
 RENT = "The monthly rent for our flat in the old town is 900 euros."
 RENT_CHANGED = "The monthly rent for our flat in the old town is 950 euros."
@@ -273,10 +274,8 @@ def _document(*contents):
 def test_import_does_not_skip_a_contradicting_memory(client):
     client.post("/api/memories", json={"content": RENT})
 
-    result = client.post("/api/import", json=_document(RENT_CHANGED, RENT, RENT_CHANGED))
+    body = import_document(client, _document(RENT_CHANGED, RENT, RENT_CHANGED))
 
-    assert result.status_code == 200, result.get_json()
-    body = result.get_json()
     assert body["imported"] == 1  # the new value, once; the old one is a true duplicate
     assert [(skipped["index"], skipped["content"]) for skipped in body["skipped_duplicates"]] \
         == [(1, RENT), (2, RENT_CHANGED)]
@@ -284,7 +283,7 @@ def test_import_does_not_skip_a_contradicting_memory(client):
 
 def test_import_does_not_skip_a_memory_contradicting_one_earlier_in_the_file(make_app):
     client = make_app().test_client()
-    body = client.post("/api/import", json=_document(RENT, RENT_CHANGED)).get_json()
+    body = import_document(client, _document(RENT, RENT_CHANGED))
     assert body["imported"] == 2 and body["skipped_duplicates"] == []
 
 

@@ -1,6 +1,6 @@
 """The server's re-embed job (/api/reembed, reembed_job.py) on a real SQLite file: progress to
 done, one at a time (409), search during and after, edits during the run, failure, the start
-by itself when the stored vectors come from another model, and a large import's progress."""
+by itself when the stored vectors come from another model."""
 
 from __future__ import annotations
 
@@ -356,51 +356,3 @@ def test_a_start_with_the_real_model_re_embeds_and_search_finds_by_meaning(
     # Asked for again, it runs the same way (every text is a cache hit now).
     assert client.post("/api/reembed").status_code == 202
     assert wait_finished(client)["replaced"] == 3
-
-
-def export_from_another_model(memories: list[dict]) -> dict:
-    return {"format": "lumara-export", "version": 1, "embedding_model": "someone/else",
-            "dimensions": 384, "memories": memories}
-
-
-# More than one import batch (reembed.BATCH, 64): enough to report progress.
-MANY = [{"content": f"imported w{i}x w{i}y w{i}z"} for i in range(70)]
-
-
-def test_a_large_import_from_another_model_reports_its_progress(tmp_path):
-    client = start_app(tmp_path).test_client()
-    small = export_from_another_model([{"content": "a lone imported memory"}])
-    assert client.post("/api/import", json=small).status_code == 200
-    assert reembed_state(client)["state"] == "idle"  # one batch: not worth a progress bar
-
-    response = client.post("/api/import", json=export_from_another_model(MANY))
-    assert response.status_code == 200 and response.get_json()["imported"] == 70
-    state = reembed_state(client)
-    assert state["state"] == "done" and state["reason"] == "import"
-    assert state["done"] == state["total"] == 70
-
-
-def test_an_import_during_a_re_embed_goes_on_unreported_and_a_start_during_an_import_waits(
-        tmp_path, gate):
-    app = start_app(tmp_path)
-    client = app.test_client()
-    add_all(client)
-    gate.start_held(app, client)
-    response = client.post("/api/import", json=export_from_another_model(MANY))
-    assert response.status_code == 200 and response.get_json()["imported"] == 70
-    assert reembed_state(client)["reason"] == "requested"  # the job's state, untouched
-    gate.release.set()
-    assert wait_finished(client)["state"] == "done"
-
-    job = job_of(app)
-    with job.reporting("import") as progress:
-        progress(0, 200)
-        assert reembed_state(client)["reason"] == "import"
-        refused = client.post("/api/reembed")
-        assert refused.status_code == 409
-        assert refused.get_json()["error"]["message"].startswith(
-            "An import is embedding its memories (0 of 200 done)")
-        progress(200, 200)
-    assert reembed_state(client)["state"] == "done"
-    assert client.post("/api/reembed").status_code == 202
-    assert wait_finished(client)["state"] == "done"

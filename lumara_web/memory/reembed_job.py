@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import LumaraError
 from ..inference.embeddings import EmbeddingService
 from ..storage import db, meta_store, store
-from .reembed import BATCH, reembed_all
+from .background import BackgroundJob, describe
+from .reembed import reembed_all
 
 log = logging.getLogger(__name__)
 
-# Why the state is "running": a person asked, the model changed since the vectors were made,
-# or an import is embedding its memories (inline, in its own request).
-REASONS = ("requested", "model_changed", "import")
+# Why the state is "running": a person asked, or the model changed since the vectors were made.
+REASONS = ("requested", "model_changed")
 # Texts a batch here (the CLI, alone on the machine, uses reembed.BATCH = 64). A search waits
 # on the inference thread for the batch in progress: with 1,000 memories on two busy cores,
 # searches during the run took 99 ms p50 with 16 against 197 ms with 64, for ~20% less
@@ -51,67 +49,47 @@ class ReembedState:
         return asdict(self)
 
 
-class ReembedJob:
+class ReembedJob(BackgroundJob):
+    thread_name = "lumara-reembed"
+
     def __init__(self, db_path: str | Path, embeddings: EmbeddingService, *,
                  batch: int = SERVER_BATCH):
+        super().__init__(ReembedState())
         self.db_path = db_path
         self.embeddings = embeddings
         self.batch = batch
-        self._lock = threading.Lock()  # guards _state
-        self._state = ReembedState()
-        self.thread: threading.Thread | None = None
-
-    def status(self) -> dict:
-        with self._lock:
-            return self._state.to_dict()
 
     def start(self, reason: str = "requested", previous_model: str | None = None) -> dict:
         """Begin re-embedding every memory on a background thread; ReembedRunning (409) if
-        a re-embed (or a large import) is already running."""
+        one is already running."""
         if reason not in REASONS:
             raise ValueError(f"reason must be one of {REASONS}, not {reason!r}")
-        with self._lock:
-            if self._state.state == "running":
-                what = ("An import is embedding its memories" if self._state.reason == "import"
-                        else "A re-embed is already running")
-                raise ReembedRunning(
-                    f"{what} ({self._state.done:,} of {self._state.total:,} done); wait for "
-                    "it to finish (GET /api/reembed shows its progress), then start again.")
-            self._state = ReembedState(state="running", reason=reason,
-                                       started_at=store.utc_now(),
-                                       model=self.embeddings.model_id,
-                                       previous_model=previous_model)
-            self.thread = threading.Thread(target=self._run, name="lumara-reembed", daemon=True)
-            self.thread.start()
-            return self._state.to_dict()
+        return self._begin(
+            lambda _: ReembedState(state="running", reason=reason, started_at=store.utc_now(),
+                                   model=self.embeddings.model_id,
+                                   previous_model=previous_model),
+            self._reembed_all, lambda running: ReembedRunning(
+                f"A re-embed is already running ({running.done:,} of {running.total:,} "
+                "done); wait for it to finish (GET /api/reembed shows its progress), then "
+                "start again."))
 
-    def _run(self) -> None:
+    def _reembed_all(self) -> dict:
+        conn = db.connect(self.db_path)  # its own: a connection belongs to one thread
         try:
-            conn = db.connect(self.db_path)  # its own: a connection belongs to one thread
-            try:
-                replaced = reembed_all(conn, self.embeddings, batch=self.batch,
-                                       progress=self._report)
-            finally:
-                conn.close()
-        except Exception as error:  # must reach GET /api/reembed, not vanish with the thread
-            log.exception("re-embedding failed")
-            with self._lock:
-                state = self._state
-                self._state = replace(
-                    state, state="failed", finished_at=store.utc_now(),
-                    error=f"Re-embedding stopped after {state.done:,} of {state.total:,} "
-                          f"memories: {_describe(error)} The finished batches keep their new "
-                          "vectors; start it again to do the rest.")
-            return
-        with self._lock:
-            self._state = replace(self._state, state="done", replaced=replaced,
-                                  finished_at=store.utc_now(), model=self.embeddings.model_id)
+            replaced = reembed_all(conn, self.embeddings, batch=self.batch,
+                                   progress=self._report)
+        finally:
+            conn.close()
         log.info("re-embedded %d memories with %s", replaced, self.embeddings.model_id)
+        return {"replaced": replaced, "model": self.embeddings.model_id}
+
+    def _failure(self, state: ReembedState, error: Exception) -> str:
+        return (f"Re-embedding stopped after {state.done:,} of {state.total:,} memories: "
+                f"{describe(error)} The finished batches keep their new vectors; start it "
+                "again to do the rest.")
 
     def _report(self, done: int, total: int) -> None:
-        with self._lock:
-            self._state = replace(self._state, done=done, total=total,
-                                  model=self.embeddings.model_id)
+        self._update(done=done, total=total, model=self.embeddings.model_id)
 
     # -- at start-up ------------------------------------------------------------------------
     def start_if_model_changed(self) -> threading.Thread | None:
@@ -158,7 +136,7 @@ class ReembedJob:
                 self._state = ReembedState(
                     state="failed", reason="model_changed", finished_at=store.utc_now(),
                     model=current, error=f"Could not check which model made the stored "
-                                         f"vectors: {_describe(error)}")
+                                         f"vectors: {describe(error)}")
             return
         if stored != current or resized:
             log.warning("the stored vectors were made by %s, not %s: re-embedding them",
@@ -167,42 +145,3 @@ class ReembedJob:
                 self.start("model_changed", previous_model=stored)
             except ReembedRunning:  # someone started one meanwhile: it does the same work
                 pass
-
-    # -- work done elsewhere -----------------------------------------------------------------
-    @contextmanager
-    def reporting(self, reason: str) -> Iterator[Callable[[int, int], None]]:
-        """A progress(done, total) callback for embedding done on the caller's thread (an
-        import re-embedding its memories). Once the work is more than one of the import's
-        batches (reembed.BATCH) it shows through the same state as a re-embed — unless one
-        is running: the work goes on unreported then, and it does not block the import."""
-        claimed = False
-
-        def progress(done: int, total: int) -> None:
-            nonlocal claimed
-            with self._lock:
-                if not claimed:
-                    if total <= BATCH or self._state.state == "running":
-                        return
-                    claimed = True
-                    self._state = ReembedState(state="running", reason=reason,
-                                               started_at=store.utc_now(),
-                                               model=self.embeddings.model_id)
-                self._state = replace(self._state, done=done, total=total)
-
-        try:
-            yield progress
-        except Exception as error:
-            if claimed:
-                with self._lock:
-                    self._state = replace(self._state, state="failed",
-                                          finished_at=store.utc_now(),
-                                          error=_describe(error) + " Nothing was imported.")
-            raise
-        if claimed:
-            with self._lock:
-                self._state = replace(self._state, state="done", finished_at=store.utc_now())
-
-
-def _describe(error: Exception) -> str:
-    message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
-    return message if message.endswith((".", "!", "?")) else message + "."

@@ -1,6 +1,7 @@
 """Export every memory to one JSON (or Markdown) document, and import such a document back:
-validated whole first, then merged in one transaction without doubling what is already
-there. Plain Python: takes a connection and services, knows no Flask."""
+validated whole first, then embedded and checked without a lock, and written in one
+transaction without doubling what is already there. Plain Python: takes a connection and
+services, knows no Flask."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from ..config import MEMORY_TYPES
 from ..errors import ValidationError
 from ..inference.embeddings import EmbeddingService
+from ..search import retrieval
 from ..search.vector_index import VectorIndex
 from ..storage import meta_store, store
 from ..storage.db import transaction
@@ -29,13 +31,15 @@ from .validation import NewMemory, parse_new_memory, parse_text, reject_unknown_
 FORMAT = "lumara-export"
 VERSION = 1
 # The import body may be far larger than an ordinary request (1 MB): a memory holds up to
-# 10,000 characters (60 KB as JSON at worst, ~1 KB typically) and its vector ~8 KB as JSON
-# text. 64 MB carries several thousand memories with vectors, while parsing it (Python
+# 10,000 characters (60 KB as JSON at worst) and a 384-d vector takes ~8.7 KB as JSON text.
+# 100,000 typical memories (~50 characters) export to ~22 MB without vectors, so 64 MB carries
+# them with room for longer ones, or ~7,000 memories with vectors, while parsing it (Python
 # objects take ~10x the text) stays well under a gigabyte on a personal machine.
 MAX_IMPORT_BYTES = 64_000_000
-# At one embedding per memory (~10 ms each on two cores) 10,000 re-embed in about 2 minutes,
-# the longest a single request should reasonably wait.
-MAX_IMPORT_MEMORIES = 10_000
+# The import runs in the background (import_job.py), so its length no longer bounds the
+# count; memory does: the job holds the file's memories and their vectors (~1.5 KB each)
+# and compares the file with itself in tiles (near_earlier), n²/2 cosines.
+MAX_IMPORT_MEMORIES = 100_000
 MAX_SOURCE_CHARS = 50  # "api", "chat", "import", "review": short labels, not text
 IMPORT_SOURCE = "import"
 PAGE = 500  # memories read per query while exporting
@@ -332,75 +336,127 @@ def _embedding(value: Any, dimensions: int | None) -> np.ndarray | None:
 
 
 # -- import: merging -----------------------------------------------------------------------
+# The phases of an import, in order; progress(phase, done, total) reports each.
+PHASES = ("embedding", "checking", "writing")
+Progress = Callable[[str, int, int], None]
+# Memories checked, or written, between two progress reports.
+REPORT_EVERY = 500
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What the check decided: the positions in the file to add, and the duplicates skipped
+    as (position, id of a stored memory or None, position of an earlier one in the file or
+    None, similarity)."""
+
+    new: list[int]
+    skipped: list[tuple[int, int | None, int | None, float]]
+
+
 def apply_import(conn: Any, document: ImportDocument, *, embeddings: EmbeddingService,
                  settings: Mapping[str, Any], vector_index: VectorIndex | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> ImportResult:
-    """Add the document's memories, with their earlier versions, in one transaction,
-    skipping any whose content equals (up to whitespace) or nearly duplicates an existing
-    memory or an earlier one in the file.
+                 progress: Progress | None = None, batch: int = BATCH) -> ImportResult:
+    """Add the document's memories, with their earlier versions, skipping any whose content
+    equals (up to whitespace) or nearly duplicates an existing memory or an earlier one in
+    the file. Three phases, each reported through `progress(phase, done, total)`:
 
-    The file's vectors are used only when they come from this model at this width;
-    otherwise (and for memories without one) the contents are embedded here, in batches
-    (`progress(done, total)` after each), before the write lock is taken."""
+    - embedding: the file's vectors are used only when they come from this model at this
+      width; otherwise (and for memories without one) the contents are embedded here, in
+      batches of `batch`;
+    - checking: each memory is compared with the stored ones and the file's earlier ones,
+      reading only;
+    - writing: the new memories are added in one transaction, so an import is all or
+      nothing — a failure or a crash before its commit leaves the database as it was. The
+      write lock is held for this phase alone (the slow work is done before it), so other
+      writers wait seconds at most and readers (WAL) not at all."""
+    report = progress or (lambda phase, done, total: None)
+    vectors, reembedded = _vectors(document, embeddings, report, batch)
+    plan = check_import(conn, document, vectors, settings, vector_index, report)
+    ids = write_import(conn, document, vectors, plan.new, report)
+    skipped = [{"index": index, "content": document.memories[index].new.content,
+                "existing_id": stored if stored is not None else ids[earlier],
+                "similarity": round(float(similarity), 4)}
+               for index, stored, earlier, similarity in plan.skipped]
+    return ImportResult(imported=len(ids), skipped_duplicates=skipped, reembedded=reembedded)
+
+
+def _vectors(document: ImportDocument, embeddings: EmbeddingService, report: Progress,
+             batch: int) -> tuple[list[np.ndarray], bool]:
+    """Every memory's vector, and whether any had to be computed here."""
     same_model = (document.embedding_model == embeddings.model_id
                   and document.dimensions == embeddings.dimensions)
     missing = [i for i, memory in enumerate(document.memories)
                if not same_model or memory.embedding is None]
     vectors = [memory.embedding if same_model else None for memory in document.memories]
-    if missing:
-        computed = _embed_in_batches(
-            embeddings, [document.memories[i].new.content for i in missing], progress)
-        for row, i in enumerate(missing):
-            vectors[i] = computed[row]
+    report("embedding", 0, len(missing))
+    for start in range(0, len(missing), batch):
+        rows = missing[start:start + batch]
+        computed = embeddings.embed_many([document.memories[i].new.content for i in rows])
+        for i, vector in zip(rows, computed):
+            vectors[i] = vector
+        report("embedding", start + len(rows), len(missing))
+    return vectors, bool(missing)
+
+
+def check_import(conn: Any, document: ImportDocument, vectors: list[np.ndarray],
+                 settings: Mapping[str, Any], vector_index: VectorIndex | None,
+                 report: Progress) -> ImportPlan:
+    """Decide, reading only, which memories are new and which duplicate another."""
     threshold = settings["duplicate_threshold"]
-    skipped: list[dict] = []
-    seen_contents: dict[str, int] = {}  # normalized content -> id stored by this import
-    added: dict[int, int] = {}  # position in the file -> id stored by this import
+    total = len(document.memories)
     # The index sees only committed memories: the file's own are compared with each other
     # here, all at once.
     earlier = near_earlier(np.stack([_unit(vector) for vector in vectors])
                            if vectors else np.empty((0, 1), np.float32), threshold)
     contents = [memory.new.content for memory in document.memories]
+    seen_contents: dict[str, int] = {}  # normalized content -> position of the one kept
+    kept: set[int] = set()
+    plan = ImportPlan([], [])
+    report("checking", 0, total)
+    for index, (content, vector) in enumerate(zip(contents, vectors)):
+        normalized = " ".join(content.split())
+        if normalized in seen_contents:
+            plan.skipped.append((index, None, seen_contents[normalized], 1.0))
+        else:
+            stored_id, earlier_index, similarity = _nearest_duplicate(
+                conn, vector, content, threshold, settings, vector_index,
+                [(j, contents[j], cosine) for j, cosine in earlier[index] if j in kept])
+            if stored_id is None and earlier_index is None:
+                seen_contents[normalized] = index
+                kept.add(index)
+                plan.new.append(index)
+            else:
+                plan.skipped.append((index, stored_id, earlier_index, similarity))
+        if (index + 1) % REPORT_EVERY == 0 or index + 1 == total:
+            report("checking", index + 1, total)
+    return plan
+
+
+def write_import(conn: Any, document: ImportDocument, vectors: list[np.ndarray],
+                 new: list[int], report: Progress) -> dict[int, int]:
+    """Add the memories at positions `new` with their versions, in one transaction; the
+    id each got, by position."""
+    ids: dict[int, int] = {}
+    report("writing", 0, len(new))
     with transaction(conn):
-        for index, (memory, vector) in enumerate(zip(document.memories, vectors)):
-            content = memory.new.content
-            normalized = " ".join(content.split())
-            existing_id, similarity = seen_contents.get(normalized), 1.0
-            if existing_id is None:
-                existing_id, similarity = _nearest_duplicate(
-                    conn, vector, content, threshold, settings, vector_index,
-                    [(added[j], contents[j], cosine) for j, cosine in earlier[index]
-                     if j in added])
-            if existing_id is not None:
-                skipped.append({"index": index, "content": content,
-                                "existing_id": existing_id,
-                                "similarity": round(float(similarity), 4)})
-                continue
+        for done, index in enumerate(new, start=1):
+            memory = document.memories[index]
             stored = store.insert_memory(
-                conn, content=content, type=memory.new.type, tags=memory.new.tags,
-                embedding=vector, source=memory.source, metadata=memory.new.metadata,
+                conn, content=memory.new.content, type=memory.new.type, tags=memory.new.tags,
+                embedding=vectors[index], source=memory.source, metadata=memory.new.metadata,
                 created_at=memory.created_at, updated_at=memory.updated_at)
             store.insert_versions(conn, stored.id, memory.versions)
-            seen_contents[normalized] = stored.id
-            added[index] = stored.id
-    return ImportResult(imported=len(added), skipped_duplicates=skipped,
-                        reembedded=bool(missing))
+            ids[index] = stored.id
+            if done % REPORT_EVERY == 0:
+                report("writing", done, len(new))
+    report("writing", len(new), len(new))
+    return ids
 
 
+# Stored neighbours judged per imported memory (find_related's count for one finding).
+DUPLICATE_CANDIDATES = 4
 # Cosines computed at a time when a file's memories are compared with each other (4 MB).
 TILE = 1024
-
-
-def _embed_in_batches(embeddings: EmbeddingService, texts: list[str],
-                      progress: Callable[[int, int], None] | None) -> np.ndarray:
-    if progress is None:
-        return embeddings.embed_many(texts)
-    progress(0, len(texts))
-    parts = []
-    for start in range(0, len(texts), BATCH):
-        parts.append(embeddings.embed_many(texts[start:start + BATCH]))
-        progress(start + len(parts[-1]), len(texts))
-    return np.concatenate(parts)
 
 
 def near_earlier(vectors: np.ndarray, threshold: float) -> list[list[tuple[int, float]]]:
@@ -423,10 +479,12 @@ def near_earlier(vectors: np.ndarray, threshold: float) -> list[list[tuple[int, 
 
 def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: float,
                        settings: Mapping[str, Any], vector_index: VectorIndex | None,
-                       earlier: list[tuple[int, str, float]]) -> tuple[int | None, float]:
-    """The memory `content` (embedded as `vector`) duplicates, and how closely: among those
-    stored before the import (the same rule as adding one), then among `earlier`, the
-    (id, content, cosine) of those this import has added at cosine ≥ threshold.
+                       earlier: list[tuple[int, str, float]]
+                       ) -> tuple[int | None, int | None, float]:
+    """The memory `content` (embedded as `vector`) duplicates, as (id of a stored one,
+    position of an earlier one in the file, similarity) with one of the two set, or
+    (None, None, -1.0): among the stored memories, then among `earlier`, the (position,
+    content, cosine) of those this import adds; both at cosine ≥ threshold.
 
     Skipping loses the memory, so only pairs at or above `threshold` count, and never one
     the pair classifier calls a contradiction (or a swapped value): "My shoe size is 42."
@@ -434,21 +492,25 @@ def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: f
     # Rewordings below the threshold are not skipped: reworded_duplicate = threshold.
     thresholds = replace(insights.pair_thresholds(settings), duplicate=threshold,
                          reworded_duplicate=threshold)
-    findings = insights.find_related(
-        conn, vector, content, thresholds=thresholds,
-        contradiction_threshold=settings["contradiction_threshold"], limit=1,
-        index=vector_index)
+    # The stored neighbours at or above the threshold, as for the file's own (near_earlier).
+    # find_related also judges farther ones (for contradictions), and its synonym rule
+    # called some of them duplicates ("Nadia prefers rye bread" / "Zara prefers rye bread",
+    # 0.80): such pairs are imported, and judging only the near ones takes a fraction of
+    # the time.
     best_id, best = None, -1.0
-    if findings.duplicates:
-        best_id, best = findings.duplicates[0].memory.id, findings.duplicates[0].similarity
-    for memory_id, earlier_content, cosine in earlier:  # closest first, all ≥ threshold
+    for hit in retrieval.search(conn, vector, k=DUPLICATE_CANDIDATES, threshold=threshold,
+                                index=vector_index):  # closest first
+        if pair_judge.classify(hit.memory.content, content, hit.similarity,
+                               thresholds).label == "duplicate":
+            best_id, best = hit.memory.id, hit.similarity
+            break
+    for position, earlier_content, cosine in earlier:  # closest first, all ≥ threshold
         if cosine <= best:
             break
         if pair_judge.classify(earlier_content, content, cosine,
                                thresholds).label == "duplicate":
-            best_id, best = memory_id, cosine
-            break
-    return best_id, best
+            return None, position, cosine
+    return best_id, None, best
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

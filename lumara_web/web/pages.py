@@ -67,6 +67,8 @@ def health_report() -> dict:
         # Re-embedding (started at start-up when the model changed): searches meanwhile
         # compare against a mix of old and new vectors.
         "reembed": reembed_job().status(),
+        # The running (or last) import: the page shows its progress bar after a reload.
+        "import": services.import_job.status(),
     }
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import ValidationError
+from ..errors import NotFound, ValidationError
 from ..memory import transfer
 from .context import current_services, get_db, json_body
-from .reembed import reembed_job
 
 bp = Blueprint("transfer", __name__, url_prefix="/api")
 
@@ -33,12 +32,24 @@ def import_memories():
     # A whole export, far above the app-wide request limit (see transfer.MAX_IMPORT_BYTES).
     # Nothing has been read yet, and every body limit is read when the body is.
     request.max_content_length = transfer.MAX_IMPORT_BYTES
+    # Checked whole here, so a bad file is a 400 that changes nothing; the job only merges.
     document = transfer.parse_import(json_body(), services.settings)
-    # A large import from another model re-embeds its memories here; GET /api/reembed
-    # shows how far it is.
-    with reembed_job().reporting("import") as progress:
-        result = transfer.apply_import(get_db(), document, embeddings=services.embeddings,
-                                       settings=services.settings,
-                                       vector_index=services.memories.vector_index,
-                                       progress=progress)
-    return jsonify(result.to_dict())
+    started = services.import_job.start(document)
+    return jsonify(started), 202, {"Location": started["status_url"]}
+
+
+@bp.get("/import")
+def import_status():
+    """The running import, or the last one since the server started (the page reads this
+    after a reload to show a running import's progress)."""
+    return jsonify(current_services().import_job.status())
+
+
+@bp.get("/import/<int:import_id>")
+def one_import_status(import_id: int):
+    status = current_services().import_job.status()
+    if status["id"] != import_id:
+        raise NotFound(f"No import {import_id} is known: GET /api/import shows the running or "
+                       "last import (imports are numbered afresh when the server starts).",
+                       code="import_not_found")
+    return jsonify(status)

@@ -1,14 +1,17 @@
 """The Data panel in a real browser: export downloads, import with its summary (and a bad
-file that changes nothing), re-embedding with a progress bar, and a re-embed already running
-when the page loads."""
+file that changes nothing), an import's progress bar (found again after a reload),
+re-embedding with a progress bar, and a re-embed already running when the page loads."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
 from playwright.sync_api import expect
+
+from lumara_web.memory import transfer
 
 from .ui import by, eventually, memory_items
 
@@ -156,3 +159,55 @@ def test_a_re_embed_running_when_the_page_loads_shows_its_progress(site, page, m
     expect(by(banner, "reembed-banner-text")).to_contain_text("Re-embedded 3 memories")
     expect(by(panel, "reembed-progress")).to_have_attribute("value", "3")
     eventually(lambda: site.api.get("/api/reembed")["state"] == "done")
+
+
+def test_an_import_shows_its_progress_bar_again_after_a_reload_then_its_result(
+        site, page, tmp_path, monkeypatch):
+    site.api.add_memory(SISTER)
+    job = site.services.import_job
+    job.batch = 1
+    monkeypatch.setattr(transfer, "REPORT_EVERY", 1)
+    release, held = threading.Event(), threading.Event()
+    report = job._report
+
+    def held_while_checking(phase, done, total):
+        report(phase, done, total)
+        if (phase, done) == ("checking", 2):
+            held.set()
+            release.wait(30)
+    monkeypatch.setattr(job, "_report", held_while_checking)
+    # Another model's file: every memory is embedded, then checked, then written.
+    path = export_file(tmp_path, "backup.json", [
+        {"content": OIL}, {"content": TOMATOES}, {"content": COLD_BREW, "type": "method"},
+        {"content": "I keep the spare key under the blue flower pot."}],
+        embedding_model="someone/else")
+    try:
+        panel = open_panel(site, page)
+        by(panel, "import-file").set_input_files(path)
+        by(panel, "import-submit").click()
+        assert held.wait(30)
+        bar = panel.get_by_role("progressbar", name=re.compile("looking for duplicates"))
+        expect(bar).to_have_attribute("data-testid", "import-progress")
+        expect(bar).to_have_attribute("value", "2")
+        expect(bar).to_have_attribute("max", "4")
+        expect(by(panel, "import-status")).to_contain_text(
+            "Step 2 of 3: looking for duplicates… 2 of 4")
+        expect(by(panel, "import-submit")).to_be_disabled()  # one import at a time
+
+        page.reload()  # the page finds the running import again: a banner, and the panel
+        expect(page.get_by_test_id("chat-input")).to_be_visible()
+        banner = by(page, "import-banner")
+        expect(banner).to_be_visible()
+        expect(by(banner, "import-banner-text")).to_contain_text("2 of 4")
+        expect(by(banner, "import-banner-progress")).to_have_attribute("value", "2")
+        by(page, "data-open").click()
+        panel = by(page, "data-panel")
+        expect(by(panel, "import-progress")).to_have_attribute("value", "2")
+        expect(memory_items(page)).to_have_count(1)  # nothing is written before the end
+    finally:
+        release.set()
+    expect(by(panel, "import-summary")).to_have_text("Imported 4 memories; skipped 0 duplicates.")
+    expect(by(panel, "import-progress")).to_be_hidden()
+    expect(by(banner, "import-banner-text")).to_contain_text("Imported 4 memories")
+    expect(memory_items(page)).to_have_count(5)  # the list was loaded again
+    assert site.api.get("/api/import")["result"]["imported"] == 4

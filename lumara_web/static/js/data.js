@@ -1,7 +1,9 @@
-// The Data panel (header → "Data"): export downloads, import of an export file with a summary
-// of what was added and skipped, and re-embedding every memory with a progress bar. A
-// re-embed running in the background (one started at start-up after the embedding model
-// changed) shows in a banner under the header, whether or not the panel is open.
+// The Data panel (header → "Data"): export downloads, import of an export file with a
+// progress bar and then a summary of what was added and skipped, and re-embedding every
+// memory with a progress bar. Both run as background jobs on the server: a job running when
+// the page loads (a re-embed started at start-up after the embedding model changed, an
+// import started before a reload) shows in a banner under the header, whether or not the
+// panel is open, and in the panel when it is.
 
 import {get, post} from "./api.js";
 import {$, announce, bus, h, percent, truncate} from "./dom.js";
@@ -18,52 +20,77 @@ const EXPORTS = [
   {testid: "export-markdown", label: "Markdown", query: {format: "markdown"}, plain: true},
 ];
 
-let state = {state: "idle"}; // the last GET /api/reembed answer
-const views = new Set(); // render(state) of every progress display on screen
-let pollTimer = 0;
-let polling = 0; // reasons to keep polling while nothing runs yet (an import in flight)
 let embeddingModel = null;
+
+// ---- a background job's state, polled while it runs ---------------------------------------
+
+class Job {
+  constructor(url, describe) {
+    this.url = url;
+    this.describe = describe;
+    this.state = {state: "idle"}; // the last answer of GET url
+    this.views = new Set(); // render(state, previous) of every display of it on screen
+    this.timer = 0;
+  }
+
+  apply(next) {
+    const previous = this.state;
+    this.state = next;
+    for (const render of this.views) render(next, previous);
+    if (previous.state === "running" && next.state !== "running") announce(this.describe(next));
+    this.schedule();
+  }
+
+  schedule() {
+    clearTimeout(this.timer);
+    if (this.state.state === "running") this.timer = setTimeout(() => this.poll(), POLL_MS);
+  }
+
+  async poll() {
+    try {
+      this.apply(await get(this.url));
+    } catch {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.poll(), RETRY_MS);
+    }
+  }
+}
+
+const reembed = new Job("/api/reembed", describeReembed);
+const importing = new Job("/api/import", describeImport);
+// Imports this page has seen running (started here, or found running after a reload): only
+// their outcome is shown in the panel, not that of one from another tab or an earlier visit.
+const importsSeen = new Set();
 
 export function initData(health) {
   embeddingModel = health?.embedder?.model || null;
   $("data-open").addEventListener("click", openPanel);
-  views.add(renderBanner);
+  reembed.views.add(banner(reembed, "reembed"));
+  importing.views.add(banner(importing, "import"));
+  // A finished import adds memories: the list shows them (an import this page started, or
+  // one it found running after a reload).
+  importing.views.add((s, previous) => {
+    if (s.state === "running") importsSeen.add(s.id);
+    if (previous.state === "running" && s.state === "done" && s.result?.imported) {
+      bus.emit("memories:reload");
+    }
+  });
   bus.on("health", (report) => { embeddingModel = report.embedder?.model || embeddingModel; });
-  if (health?.reembed) apply(health.reembed);
-}
-
-// ---- the re-embed state, polled while something runs -----------------------------------
-
-function apply(next) {
-  const previous = state;
-  state = next;
-  for (const render of views) render(state, previous);
-  if (previous.state === "running" && state.state !== "running") announce(describe(state));
-  schedule();
-}
-
-function schedule() {
-  clearTimeout(pollTimer);
-  if (state.state === "running" || polling > 0) pollTimer = setTimeout(poll, POLL_MS);
-}
-
-async function poll() {
-  try {
-    apply(await get("/api/reembed"));
-  } catch {
-    clearTimeout(pollTimer);
-    pollTimer = setTimeout(poll, RETRY_MS);
-  }
+  if (health?.reembed) reembed.apply(health.reembed);
+  if (health?.import?.state === "running") importing.apply(health.import);
 }
 
 function count(n, one, many) {
   return `${Number(n).toLocaleString()} ${n === 1 ? one : many}`;
 }
 
-function describe(s) {
-  const progress = `${Number(s.done).toLocaleString()} of ${Number(s.total).toLocaleString()}`;
+function progressText(s) {
+  return `${Number(s.done).toLocaleString()} of ${Number(s.total).toLocaleString()}`;
+}
+
+function describeReembed(s) {
+  const progress = progressText(s);
   if (s.state === "running") {
-    if (s.reason === "import") return `Embedding the imported memories… ${progress}`;
     if (s.reason === "model_changed") {
       return `The embedding model changed${s.previous_model ? ` (was ${s.previous_model})` : ""}:` +
              ` re-embedding your memories… ${progress}`;
@@ -71,7 +98,6 @@ function describe(s) {
     return `Re-embedding your memories… ${progress}`;
   }
   if (s.state === "done") {
-    if (s.reason === "import") return `Embedded ${count(s.total, "imported memory", "imported memories")}.`;
     const kept = s.total - (s.replaced ?? s.total);
     return `Re-embedded ${count(s.replaced ?? s.done, "memory", "memories")}` +
            `${s.model ? ` with ${s.model}` : ""}.` +
@@ -80,6 +106,29 @@ function describe(s) {
   }
   if (s.state === "failed") return s.error || "Re-embedding failed.";
   return "";
+}
+
+// What each phase of an import does (transfer.PHASES), for a person.
+const IMPORT_PHASES = {
+  embedding: "Step 1 of 3: embedding the memories",
+  checking: "Step 2 of 3: looking for duplicates",
+  writing: "Step 3 of 3: saving the new memories",
+};
+
+function describeImport(s) {
+  if (s.state === "running") {
+    if (!s.phase) return `Importing ${count(s.memories, "memory", "memories")}…`;
+    const rate = s.memories_per_s ? ` (${Math.round(s.memories_per_s).toLocaleString()}/s)` : "";
+    return `${IMPORT_PHASES[s.phase] || s.phase}… ${progressText(s)}${rate}`;
+  }
+  if (s.state === "done" && s.result) return importLine(s.result);
+  if (s.state === "failed") return s.error || "The import failed; nothing was imported.";
+  return "";
+}
+
+function importLine(result) {
+  return `Imported ${count(result.imported, "memory", "memories")}; skipped ` +
+         `${count(result.skipped_duplicates.length, "duplicate", "duplicates")}.`;
 }
 
 function setBar(bar, s) {
@@ -96,59 +145,67 @@ function setBar(bar, s) {
 
 // ---- the banner under the header ------------------------------------------------------
 
-let banner = null;
-let bannerTimer = 0;
+/** A banner for `job` under the header, its test ids `${name}-banner…`; its render(). */
+function banner(job, name) {
+  let parts = null;
+  let timer = 0;
 
-function bannerParts() {
-  if (banner) return banner;
-  const text = h("span", {class: "banner-text", id: "reembed-banner-text",
-                          testid: "reembed-banner-text"});
-  const bar = h("progress", {class: "reembed-bar", testid: "reembed-banner-progress",
-                             "aria-labelledby": "reembed-banner-text"});
-  const element = h("div", {class: "status-banner is-loading reembed-banner",
-                            testid: "reembed-banner", hidden: true},
-                    h("span", {class: "banner-icon", "aria-hidden": "true"}), text, bar);
-  $("status-banner").after(element);
-  banner = {element, text, bar};
-  return banner;
-}
-
-function renderBanner(s, previous) {
-  clearTimeout(bannerTimer);
-  if (s.state === "idle" || (s.state !== "running" && previous.state !== "running" &&
-                             (!banner || banner.element.hidden))) {
-    if (banner) banner.element.hidden = true;
-    return;
+  function build() {
+    const text = h("span", {class: "banner-text", id: `${name}-banner-text`,
+                            testid: `${name}-banner-text`});
+    const bar = h("progress", {class: "job-bar", testid: `${name}-banner-progress`,
+                               "aria-labelledby": `${name}-banner-text`});
+    const element = h("div", {class: "status-banner is-loading job-banner",
+                              testid: `${name}-banner`, hidden: true},
+                      h("span", {class: "banner-icon", "aria-hidden": "true"}), text, bar);
+    $("status-banner").after(element);
+    return {element, text, bar};
   }
-  const {element, text, bar} = bannerParts();
-  element.classList.toggle("is-error", s.state === "failed");
-  element.classList.toggle("is-loading", s.state !== "failed");
-  text.textContent = describe(s);
-  setBar(bar, s);
-  bar.hidden = s.state === "failed";
-  element.hidden = false;
-  if (s.state === "done") bannerTimer = setTimeout(() => { element.hidden = true; }, BANNER_DONE_MS);
+
+  return function render(s, previous) {
+    clearTimeout(timer);
+    if (s.state === "idle" || (s.state !== "running" && previous.state !== "running" &&
+                               (!parts || parts.element.hidden))) {
+      if (parts) parts.element.hidden = true;
+      return;
+    }
+    parts ||= build();
+    const {element, text, bar} = parts;
+    element.classList.toggle("is-error", s.state === "failed");
+    element.classList.toggle("is-loading", s.state !== "failed");
+    text.textContent = job.describe(s);
+    setBar(bar, s);
+    bar.hidden = s.state === "failed";
+    element.hidden = false;
+    if (s.state === "done") timer = setTimeout(() => { element.hidden = true; }, BANNER_DONE_MS);
+  };
 }
 
 // ---- the panel ------------------------------------------------------------------------
 
 function openPanel() {
-  let render = null;
+  let sections = [];
   const modal = openModal({
     testid: "data-panel",
     title: "Your data",
     wide: true,
     build(dialog) {
-      const reembed = reembedSection();
-      render = reembed.render;
-      dialog.append(exportSection(), importSection(), reembed.element,
+      sections = [[importing, importSection()], [reembed, reembedSection()]];
+      dialog.append(exportSection(), ...sections.map(([, section]) => section.element),
                     h("div", {class: "modal-actions"},
                       h("button", {type: "button", class: "btn", testid: "data-close",
                                    on: {click: () => modal.close()}}, "Close")));
     },
   });
-  views.add(render);
-  render(state, state);
+  for (const [job, section] of sections) {
+    // Removed by itself once the panel is closed.
+    const render = (s, previous) => {
+      if (!section.element.isConnected) job.views.delete(render);
+      else section.render(s, previous);
+    };
+    job.views.add(render);
+    render(job.state, job.state);
+  }
 }
 
 function exportHref(query, versions) {
@@ -184,50 +241,76 @@ function importSection() {
                            accept: ".json,application/json"});
   const submit = h("button", {type: "button", class: "btn btn-primary btn-small",
                               testid: "import-submit", disabled: true}, "Import");
+  const bar = h("progress", {class: "job-bar", testid: "import-progress",
+                             "aria-labelledby": "import-status"});
+  const status = h("p", {class: "data-text job-status", id: "import-status",
+                         testid: "import-status"});
+  const progress = h("div", {class: "job-progress", hidden: true}, bar, status);
   const result = h("div", {class: "import-result", testid: "import-result",
                            "aria-live": "polite"});
+  let sending = false; // the file is being read, sent and checked (before the job starts)
   file.addEventListener("change", () => {
-    submit.disabled = !file.files.length;
+    submit.disabled = !file.files.length || importing.state.state === "running";
     result.replaceChildren();
   });
-  submit.addEventListener("click", () => runImport(file, submit, result));
-  return h("section", {class: "data-section", "aria-labelledby": "import-heading"},
+  submit.addEventListener("click", async () => {
+    sending = true;
+    submit.disabled = true;
+    try {
+      await runImport(file, result);
+    } finally {
+      sending = false;
+      submit.disabled = importing.state.state === "running" || !file.files.length;
+    }
+  });
+
+  function render(s, previous) {
+    const running = s.state === "running";
+    submit.disabled = running || sending || !file.files.length;
+    progress.hidden = !running;
+    if (running) {
+      setBar(bar, s);
+      status.textContent = describeImport(s);
+      if (previous.state !== "running") result.replaceChildren();
+    } else if (importsSeen.has(s.id) && (previous.state === "running" ||
+                                         !result.childElementCount)) {
+      if (s.state === "done") showImportSummary(result, s.result);
+      else if (s.state === "failed") showImportError(result, describeImport(s));
+    }
+  }
+
+  const element = h("section", {class: "data-section", "aria-labelledby": "import-heading"},
     h("h3", {class: "section-title", id: "import-heading"}, "Import"),
     h("p", {class: "data-text"}, "Add the memories of a Lumara export file. Memories you " +
-      "already have are skipped; if anything in the file is wrong, nothing is imported."),
+      "already have are skipped; if anything in the file is wrong, nothing is imported. " +
+      "A large file imports in the background: you can go on using Lumara meanwhile."),
     h("div", {class: "data-row"},
       h("label", {class: "field field-grow", for: "import-file"},
         h("span", {class: "field-label"}, "Export file (JSON)"), file),
       submit),
-    result);
+    progress, result);
+  return {element, render};
 }
 
-async function runImport(fileInput, submit, result) {
+async function runImport(fileInput, result) {
   const [file] = fileInput.files;
   if (!file) return;
-  submit.disabled = true;
-  result.replaceChildren(h("p", {class: "data-text", text: `Importing ${file.name}…`}));
+  result.replaceChildren(h("p", {class: "data-text", text: `Sending ${file.name}…`}));
   let body;
   try {
     body = JSON.parse(await file.text());
   } catch (error) {
     showImportError(result, `${file.name} is not a JSON export file (${error.message}). ` +
                             "Nothing was imported.");
-    submit.disabled = false;
     return;
   }
-  polling += 1; // a large import from another model reports its embedding progress
-  schedule();
   try {
-    const summary = await post("/api/import", body);
-    showImportSummary(result, summary);
-    if (summary.imported) bus.emit("memories:reload");
+    const started = await post("/api/import", body); // 202: checked whole, now running
+    importsSeen.add(started.id);
+    result.replaceChildren();
+    importing.apply(started);
   } catch (error) {
     showImportError(result, error.message);
-  } finally {
-    polling -= 1;
-    submit.disabled = false;
-    poll();
   }
 }
 
@@ -237,8 +320,7 @@ function showImportError(result, message) {
 
 function showImportSummary(result, summary) {
   const skipped = summary.skipped_duplicates || [];
-  const line = `Imported ${count(summary.imported, "memory", "memories")}; skipped ` +
-               `${count(skipped.length, "duplicate", "duplicates")}.`;
+  const line = importLine(summary);
   const parts = [h("p", {class: "import-counts", testid: "import-summary"}, line)];
   if (skipped.length) {
     parts.push(h("p", {class: "data-text"}, "Already there, so not added again:"));
@@ -252,26 +334,25 @@ function showImportSummary(result, summary) {
                    `…and ${count(skipped.length - SKIPPED_SHOWN, "more", "more")}.`));
     }
   }
-  result.replaceChildren(...parts);
-  announce(line);
+  result.replaceChildren(...parts); // announced by the job (Job.apply)
 }
 
 function reembedSection() {
   const start = h("button", {type: "button", class: "btn btn-small", testid: "reembed-start"},
                   "Re-embed all memories");
-  const bar = h("progress", {class: "reembed-bar", testid: "reembed-progress",
+  const bar = h("progress", {class: "job-bar", testid: "reembed-progress",
                              "aria-labelledby": "reembed-status"});
-  const status = h("p", {class: "data-text reembed-status", id: "reembed-status",
+  const status = h("p", {class: "data-text job-status", id: "reembed-status",
                          testid: "reembed-status"});
   const error = h("div", {class: "reembed-error"});
-  const progress = h("div", {class: "reembed-progress", hidden: true}, bar, status);
+  const progress = h("div", {class: "job-progress", hidden: true}, bar, status);
   const model = h("span", {class: "data-model"});
 
   start.addEventListener("click", async () => {
     start.disabled = true;
     error.replaceChildren();
     try {
-      apply(await post("/api/reembed"));
+      reembed.apply(await post("/api/reembed"));
       announce("Re-embedding started.");
     } catch (failure) {
       error.replaceChildren(errorBox(failure.message, "reembed-error"));
@@ -280,17 +361,13 @@ function reembedSection() {
   });
 
   function render(s) {
-    if (!element.isConnected) { // the panel was closed
-      views.delete(render);
-      return;
-    }
     model.textContent = embeddingModel ? ` (${embeddingModel})` : "";
     start.disabled = s.state === "running";
     progress.hidden = s.state === "idle";
     if (s.state === "idle") return;
     setBar(bar, s);
     bar.hidden = s.state === "failed";
-    status.textContent = describe(s);
+    status.textContent = describeReembed(s);
     status.classList.toggle("is-error", s.state === "failed");
   }
 
