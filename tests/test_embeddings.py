@@ -123,6 +123,30 @@ def test_cache_failure_degrades_to_computing(db_path):
                                rtol=1e-6)
 
 
+def test_a_cache_write_skips_rather_than_wait_out_a_long_write_transaction(db_path):
+    """An import's writing phase holds SQLite's write lock for seconds: a search meanwhile
+    gets its vector at once and leaves it uncached (a cache write waits 0.1 s, not the
+    10 s other writers wait)."""
+    cache = PersistentEmbeddingCache(db_path)
+    assert cache._conn.execute("PRAGMA busy_timeout").fetchone()[0] == \
+        PersistentEmbeddingCache.WRITE_WAIT_MS <= 100
+    embedder = FakeEmbedder()
+    embeddings = EmbeddingService(cache=cache, embedder=embedder)
+    writer = db.connect(db_path)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        np.testing.assert_allclose(embeddings.embed("asked during an import"),
+                                   embedder.vector("asked during an import"), rtol=1e-6)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    embeddings.embed("asked after it")
+    later = FakeEmbedder()
+    restarted = service(db_path, later)
+    restarted.embed_many(["asked during an import", "asked after it"])
+    assert later.texts_embedded == ["asked during an import"]  # only that one was skipped
+
+
 def test_background_loading_reports_loading_then_ready():
     release = threading.Event()
     embedder = FakeEmbedder()

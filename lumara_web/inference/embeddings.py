@@ -112,8 +112,15 @@ class LruMemo:
 class PersistentEmbeddingCache:
     """The embedding_cache table, on a connection of its own shared by every thread."""
 
+    # Milliseconds a cache write waits for SQLite's write lock before it is skipped (the
+    # vector is still returned and memoized). An import holds the lock for its whole
+    # writing phase, seconds at 100,000 memories; a search must not wait that long to save
+    # an optimisation, nor hold this cache's lock (every cache read waits on it) meanwhile.
+    WRITE_WAIT_MS = 100
+
     def __init__(self, db_path: str | Path):
         self._conn = connect(db_path, check_same_thread=False)
+        self._conn.execute(f"PRAGMA busy_timeout = {self.WRITE_WAIT_MS}")
         self._lock = threading.Lock()
 
     def get_many(self, model_id: str, digests: list[bytes]) -> dict[bytes, np.ndarray]:
