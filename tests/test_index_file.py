@@ -62,7 +62,9 @@ def test_a_later_start_loads_the_saved_index_and_catches_up(tmp_path, conn, exac
         assert all(memory_id in dict(later.search(vector, k=3))
                    for memory_id, vector in zip(added, clustered(5, seed=2)))
         answers_exactly(later, conn)
-        assert later.search(clustered(1, seed=1)[0], k=1, type="method") != []
+        for query in clustered(3, seed=16):  # the saved types filter as the built ones
+            assert [memory_id for memory_id, _ in later.search(query, k=5, type="method")] \
+                == brute_force(conn, query, 5, type="method")
     finally:
         later.close()
 

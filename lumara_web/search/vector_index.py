@@ -245,10 +245,15 @@ class IvfVectors:
                    vector_file: VectorFile) -> "IvfVectors":
         """An index read back by index_file, with its type of each memory id."""
         loaded = cls(index, trained_size, vector_file)
-        ids = np.flatnonzero(type_of).astype(np.int64)
-        if len(ids) != index.ntotal:
-            raise ValueError(f"{index.ntotal} vectors but {len(ids)} memories typed")
-        loaded._mark(ids, type_of[ids])
+        present = np.count_nonzero(type_of)
+        if present != index.ntotal:
+            raise ValueError(f"{index.ntotal} vectors but {present} memories typed")
+        loaded._type_of = np.zeros(8 * (len(type_of) // 8 + 1), dtype=np.uint8)
+        loaded._type_of[:len(type_of)] = type_of
+        for code in np.unique(type_of[type_of > 0]).tolist():
+            chosen = loaded._type_of == code  # one pass per type: ≈ 1 ms at 1M
+            loaded._bitmaps[code] = np.packbits(chosen, bitorder="little")
+            loaded._counts[code] = int(np.count_nonzero(chosen))
         return loaded
 
     def arrays(self) -> dict[str, np.ndarray]:
