@@ -161,15 +161,16 @@ def test_a_failed_write_imports_nothing_and_says_why(make_app, monkeypatch):
     client = app.test_client()
     add(client, "a memory from before")
     before = without_cached_embeddings(app)
-    insert = store.insert_memory
+    insert = store.insert_memories
     calls = []
 
-    def disk_fails_on_the_fifth(conn, **fields):
-        calls.append(fields["content"])
-        if len(calls) == 5:
+    def disk_fails_on_the_second_chunk(conn, memories):
+        calls.append(1)
+        if len(calls) == 2:
             raise sqlite3.OperationalError("disk I/O error")
-        return insert(conn, **fields)
-    monkeypatch.setattr(store, "insert_memory", disk_fails_on_the_fifth)
+        return insert(conn, memories)
+    monkeypatch.setattr(store, "insert_memories", disk_fails_on_the_second_chunk)
+    monkeypatch.setattr(transfer, "REPORT_EVERY", 4)  # memories written at a time
 
     response = client.post("/api/import", json=export_from_another_model(MANY))
     assert response.status_code == 202
@@ -181,7 +182,7 @@ def test_a_failed_write_imports_nothing_and_says_why(make_app, monkeypatch):
     # The four written before the failure were rolled back.
     assert without_cached_embeddings(app) == before
 
-    monkeypatch.setattr(store, "insert_memory", insert)
+    monkeypatch.setattr(store, "insert_memories", insert)
     assert import_document(client, export_from_another_model(MANY))["imported"] == 12
 
 

@@ -33,6 +33,29 @@ def test_failed_vector_write_leaves_no_memory(conn):
     assert vector_count(conn) == 0
 
 
+def test_insert_many_keeps_order_dates_and_versions_or_writes_nothing(conn):
+    old = store.MemoryVersion(version=1, content="Ana lived in Porto.", type="knowledge",
+                              tags=[], metadata={}, replaced_at="2024-05-01T00:00:00.000Z",
+                              change="edit")
+    ids = store.insert_memories(conn, [
+        store.NewStoredMemory("Ana lives in Lisbon.", "experience", ["family"],
+                              fake.vector("Ana lives in Lisbon."), source="import",
+                              created_at="2024-06-01T00:00:00.000Z", versions=(old,)),
+        store.NewStoredMemory("I water the tomatoes.", "method", [],
+                              fake.vector("I water the tomatoes."))])
+    first, second = (store.get_memory(conn, memory_id) for memory_id in ids)
+    assert ids[0] < ids[1] and (first.source, second.source) == ("import", "api")
+    assert first.created_at == first.updated_at == "2024-06-01T00:00:00.000Z"
+    assert store.list_versions(conn, ids[0]) == [old] and vector_count(conn) == 2
+    assert store.integrity_problems(conn) == []
+
+    with pytest.raises(Exception, match="10 numbers; the database stores 384"):
+        store.insert_memories(conn, [
+            store.NewStoredMemory("fine", "knowledge", [], fake.vector("fine")),
+            store.NewStoredMemory("too short", "knowledge", [], np.ones(10, np.float32))])
+    assert store.count_memories(conn) == 2 and vector_count(conn) == 2
+
+
 def test_nearest_is_ordered_by_similarity_and_filters_by_type(conn):
     add(conn, "alpha beta gamma delta", "knowledge")
     add(conn, "alpha beta gamma omega", "method")

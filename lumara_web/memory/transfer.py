@@ -439,18 +439,20 @@ def write_import(conn: Any, document: ImportDocument, vectors: list[np.ndarray],
     ids: dict[int, int] = {}
     report("writing", 0, len(new))
     with transaction(conn):
-        for done, index in enumerate(new, start=1):
-            memory = document.memories[index]
-            stored = store.insert_memory(
-                conn, content=memory.new.content, type=memory.new.type, tags=memory.new.tags,
-                embedding=vectors[index], source=memory.source, metadata=memory.new.metadata,
-                created_at=memory.created_at, updated_at=memory.updated_at)
-            store.insert_versions(conn, stored.id, memory.versions)
-            ids[index] = stored.id
-            if done % REPORT_EVERY == 0:
-                report("writing", done, len(new))
-    report("writing", len(new), len(new))
+        for start in range(0, len(new), REPORT_EVERY):
+            chunk = new[start:start + REPORT_EVERY]
+            stored = store.insert_memories(conn, (_stored(document.memories[index],
+                                                          vectors[index]) for index in chunk))
+            ids.update(zip(chunk, stored))
+            report("writing", start + len(chunk), len(new))
     return ids
+
+
+def _stored(memory: ImportedMemory, vector: np.ndarray) -> store.NewStoredMemory:
+    return store.NewStoredMemory(
+        content=memory.new.content, type=memory.new.type, tags=memory.new.tags,
+        embedding=vector, source=memory.source, metadata=memory.new.metadata,
+        created_at=memory.created_at, updated_at=memory.updated_at, versions=memory.versions)
 
 
 # Stored neighbours judged per imported memory (find_related's count for one finding).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
@@ -68,11 +68,12 @@ def vector_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
 
-def _stored_vector(conn: Any, vector: np.ndarray) -> bytes:
+def _stored_vector(conn: Any, vector: np.ndarray, width: int | None = None) -> bytes:
     """A vector as `memory_vectors` stores it; one of another width is refused with a clear
-    error (the embedding model changed and the table has not followed yet)."""
+    error (the embedding model changed and the table has not followed yet). `width`: the
+    table's, when the caller has read it."""
     vector = np.asarray(vector, dtype="<f4").reshape(-1)
-    width = vector_width(conn)
+    width = width or vector_width(conn)
     if len(vector) != width:
         from ..errors import DatabaseError
 
@@ -132,17 +133,58 @@ def insert_memory(conn: Any, *, content: str, type: str, tags: list[str], embedd
     created_at = created_at or now
     updated_at = updated_at or created_at
     with transaction(conn):
-        cursor = conn.execute(
-            "INSERT INTO memories (content, type, tags, created_at, updated_at, source, metadata)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (content, type, json.dumps(tags), created_at, updated_at, source,
-             json.dumps(metadata or {})))
-        memory_id = cursor.lastrowid
-        conn.execute("INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
-                     (memory_id, _stored_vector(conn, embedding), type))
+        memory_id = _insert_row(conn, content, type, tags, created_at, updated_at, source,
+                                metadata, _stored_vector(conn, embedding))
     return Memory(id=memory_id, content=content, type=type, tags=list(tags),
                   created_at=created_at, updated_at=updated_at, source=source,
                   metadata=dict(metadata or {}))
+
+
+@dataclass(frozen=True)
+class NewStoredMemory:
+    """A memory to insert as it comes (an import's): its own dates (None: now), its vector
+    and its earlier versions."""
+    content: str
+    type: str
+    tags: list[str]
+    embedding: np.ndarray
+    source: str = "api"
+    metadata: dict = field(default_factory=dict)
+    created_at: str | None = None
+    updated_at: str | None = None
+    versions: tuple[MemoryVersion, ...] = ()
+
+
+def insert_memories(conn: Any, memories: Iterable[NewStoredMemory]) -> list[int]:
+    """Insert them in order, in one transaction (joined if one is open), with their
+    versions; their ids. The rows insert_memory and insert_versions write, with the vector
+    width read once: an import's writing holds the write lock, so each row's cost is what
+    other writers wait."""
+    ids = []
+    with transaction(conn):
+        width = vector_width(conn)
+        now = utc_now()
+        for memory in memories:
+            created_at = memory.created_at or now
+            ids.append(_insert_row(conn, memory.content, memory.type, memory.tags, created_at,
+                                   memory.updated_at or created_at, memory.source,
+                                   memory.metadata, _stored_vector(conn, memory.embedding,
+                                                                   width)))
+            if memory.versions:
+                insert_versions(conn, ids[-1], memory.versions)
+    return ids
+
+
+def _insert_row(conn: Any, content: str, type: str, tags: list[str], created_at: str,
+                updated_at: str, source: str, metadata: dict | None, vector: bytes) -> int:
+    cursor = conn.execute(
+        "INSERT INTO memories (content, type, tags, created_at, updated_at, source, metadata)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (content, type, json.dumps(tags), created_at, updated_at, source,
+         json.dumps(metadata or {})))
+    conn.execute("INSERT INTO memory_vectors (memory_id, embedding, type) VALUES (?, ?, ?)",
+                 (cursor.lastrowid, vector, type))
+    return cursor.lastrowid
 
 
 def update_memory(conn: Any, memory_id: int, *, content: str | None = None,
