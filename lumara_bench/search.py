@@ -19,6 +19,7 @@ something not stored — the hard case for an IVF index, whose probed lists may 
 from __future__ import annotations
 
 import gc
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,7 @@ from lumara_web.search.vector_index import VectorIndex
 from lumara_web.storage import db, migrations, store
 
 from .evaluation import distractor_memories
+from .server import measure_large_collection
 
 DIMENSIONS = migrations.EMBEDDING_DIMENSIONS
 # Type mix: skewed, so a filter on the rare type exercises the filtered IVF scan.
@@ -46,6 +48,8 @@ FULL_QUERIES = 200
 # Sizes whose memories get sentences (evaluation.distractor_memories) for the keyword side
 # of hybrid retrieval, timed beside vector-only search; larger ones keep placeholder texts.
 HYBRID_SIZES = (1_000, 10_000)
+# Searches sent through the API by the server started on a large collection.
+SERVER_SEARCHES = 40
 
 
 class EmbeddingLikeData:
@@ -162,7 +166,9 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
     vectors = data.memories(size)
     types = data.rng.choice(len(TYPES), size=size, p=TYPE_SHARES).astype(np.uint8)
     probes, near = data.queries(queries)
-    path = workdir / f"search-scale-{size}.db"
+    # A data folder as the server uses one: the benchmark's server can start on it.
+    path = workdir / f"scale-{size}" / "lumara.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
     texts = questions = None
     if size in HYBRID_SIZES:
         texts = [content for content, _ in distractor_memories(size, seed=size)]
@@ -175,19 +181,18 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
 
     gc.collect()
     rss_before = _rss_mb_or_nan()
-    index = VectorIndex(path, cache_dir=workdir / f"index-{size}")
+    index = VectorIndex(path, cache_dir=path.parent / "index")
     load_ms, _ = _timed(index.refresh)
     stats = index.stats()
     rss_after = _rss_mb_or_nan()
     log(f"  {size:,}: index {stats['layout']} ready in {load_ms / 1000:.1f} s")
     restart_s = restart_source = None
     if restart:  # as a new process: the index saved beside the database (index_file.py)
-        again = VectorIndex(path, cache_dir=workdir / f"index-{size}")
-        restart_ms, _ = _timed(again.refresh)
-        restart_s, restart_source = round(restart_ms / 1000, 3), again.stats().get("source")
+        index.close()  # (a process that still held it would keep its vector file)
+        index = VectorIndex(path, cache_dir=path.parent / "index")
+        restart_ms, _ = _timed(index.refresh)
+        restart_s, restart_source = round(restart_ms / 1000, 3), index.stats().get("source")
         log(f"  {size:,}: later start, index ready in {restart_s} s ({restart_source})")
-        again.close()
-        del again
         gc.collect()
 
     conn = db.connect(path)
@@ -271,20 +276,31 @@ def bench_size(workdir: Path, size: int, queries: int, *, k: int = 10,
 
 def bench_search_scale(workdir: str | Path, sizes: tuple[int, ...] | None = None,
                        queries: int | None = None, quick: bool = False,
+                       serve_sizes: tuple[int, ...] = (), models_dir: Path | None = None,
                        log: Callable[[str], None] = print) -> list[dict]:
     """One dict per collection size (see bench_size). Quick mode (CI): 1k, 10k and 100k
     with 40 queries each, well under a minute; full mode adds 1M (several minutes: the
     database alone takes about a minute to write); each size also starts again from the
-    index saved beside its database."""
+    index saved beside its database. For `serve_sizes`, the real server then starts on
+    that data folder too (server.measure_large_collection: start times and RSS)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     sizes = sizes or (QUICK_SIZES if quick else FULL_SIZES)
     queries = queries or (QUICK_QUERIES if quick else FULL_QUERIES)
     results = []
     for size in sizes:
-        results.append(bench_size(workdir, size, queries, restart=True, log=log))
-        for stale in workdir.glob(f"search-scale-{size}.db*"):
-            stale.unlink()  # 1M memories take ≈ 2 GB on disk
+        result = bench_size(workdir, size, queries, restart=True, log=log)
+        if size in serve_sizes:
+            questions = [content for content, _ in distractor_memories(SERVER_SEARCHES,
+                                                                       seed=size + 2)]
+            result["server"] = measure_large_collection(workdir / f"scale-{size}",
+                                                        SERVER_SEARCHES, questions, models_dir)
+            log(f"  {size:,}: the server answered HTTP in "
+                f"{result['server']['http_ms']:.0f} ms, its index was ready in "
+                f"{result['server']['index_ready_ms']:.0f} ms; RSS "
+                f"{result['server']['rss_mb']:.0f} MB")
+        results.append(result)
+        shutil.rmtree(workdir / f"scale-{size}", ignore_errors=True)  # 1M: ≈ 4 GB on disk
         gc.collect()
     return results
 
@@ -298,8 +314,10 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", type=lambda text: tuple(int(s) for s in text.split(",")))
     parser.add_argument("--queries", type=int)
+    parser.add_argument("--serve", type=lambda text: tuple(int(s) for s in text.split(",")),
+                        default=(), help="sizes the real server also starts on")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         for row in bench_search_scale(scratch, arguments.sizes, arguments.queries,
-                                      arguments.quick):
+                                      arguments.quick, arguments.serve):
             print(json.dumps(row))

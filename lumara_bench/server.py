@@ -60,6 +60,10 @@ class ServerProcess:
     def wait(self, ready: bool, timeout: float = 180) -> float:
         """Seconds from spawning until /health answers (ready=False) or says both models
         are ready (ready=True)."""
+        return self.wait_until(lambda health: not ready or health["status"] == "ok", timeout)
+
+    def wait_until(self, done: Any, timeout: float = 180) -> float:
+        """Seconds from spawning until `done(/health's answer)` holds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -69,7 +73,7 @@ class ServerProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.01)
                 continue
-            if not ready or health["status"] == "ok":
+            if done(health):
                 return time.perf_counter() - self.started
             if health["status"] == "error":
                 raise RuntimeError(f"the server reported an error: {health}")
@@ -209,3 +213,33 @@ def measure_loaded_server(workdir: Path, memories: int, streams: int, rounds: in
             "answers_during_load": len(answers),
             "answers_failed": sum(kind == "error" for kind in answers),
             "pid_cores": os.cpu_count()}
+
+
+def measure_large_collection(data_dir: Path, searches: int, questions: list[str],
+                             models_dir: Path | None = None) -> dict:
+    """A later start of the server on a data folder holding a large collection whose vector
+    index was saved (lumara_bench/search.py builds it): seconds until HTTP answers, until
+    the index is loaded (searches at full speed), until both models are ready; then the
+    resident memory after a chat and `searches` searches through the API. `models_dir`:
+    an ONNX export to share as <data_dir>/models (else the server exports its own)."""
+    if models_dir is not None and not (data_dir / "models").exists():
+        (data_dir / "models").symlink_to(models_dir.resolve(), target_is_directory=True)
+    server = ServerProcess(data_dir)
+    try:
+        http_s = server.wait(ready=False)
+        index_s = server.wait_until(
+            lambda health: health["search_index"]["state"] == "ready")
+        ready_s = server.wait(ready=True)
+        index = server.get("/health")["search_index"]
+        chat_once(server.base, GENERAL_QUESTIONS[0])
+        search_ms = []
+        for question in questions[:searches]:  # distinct: each query is embedded
+            started = time.perf_counter()
+            server.get("/api/memories/search?k=10&q=" + urllib.parse.quote(question))
+            search_ms.append((time.perf_counter() - started) * 1000)
+        rss = server.rss_mb()
+    finally:
+        server.stop()
+    return {"http_ms": http_s * 1000, "index_ready_ms": index_s * 1000,
+            "models_ready_ms": ready_s * 1000, "index": index, "rss_mb": rss,
+            "api_search_ms": search_ms}

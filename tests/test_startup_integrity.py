@@ -9,6 +9,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,37 @@ def start(tmp_path: Path, db_path: Path):
     app = create_app({"data_dir": str(tmp_path / "data"), "db_path": str(db_path),
                       "embedder": FakeEmbedder(), "engine": FakeEngine()})
     return app.test_client()
+
+
+def test_a_large_database_is_checked_after_the_server_answers(tmp_path, monkeypatch):
+    """Above INTEGRITY_SYNC_BYTES the check reads the whole file after start-up (at
+    1,000,000 memories it takes seconds): /health answers at once, says the check has not
+    run yet, then reports what it found."""
+    from lumara_web import services
+
+    monkeypatch.setattr(services, "INTEGRITY_SYNC_BYTES", 0)  # every file counts as large
+    db_path = tmp_path / "lumara.db"
+    memories = make_database(db_path, ["Ana lives in Lisbon.", "Tea, not coffee."])
+    execute(db_path, "DELETE FROM memory_vectors WHERE memory_id = ?", (memories[0].id,))
+    checks_started = threading.Event()
+    release_check = threading.Event()
+    real_check = services.check_database
+
+    def held_check(path):
+        checks_started.set()
+        release_check.wait(30)
+        return real_check(path)
+
+    monkeypatch.setattr(services, "check_database", held_check)
+    client = start(tmp_path, db_path)
+    assert checks_started.wait(30)
+    health = client.get("/health").get_json()
+    assert health["database"]["checked"] is False and health["database"]["problems"] == []
+    release_check.set()
+    assert client.application.extensions["lumara"].database_checked.wait(30)
+    health = client.get("/health").get_json()
+    assert health["database"]["checked"] is True and health["status"] == "error"
+    assert health["database"]["problems"][0].startswith("1 memory has no vector")
 
 
 def overwrite(path: Path, offset: int, size: int, seed: int = 7) -> None:

@@ -64,6 +64,8 @@ def health_report() -> dict:
         "database": services.database_status(conn),
         "embedder": embedder,
         "chat_model": chat,
+        # Searches use sqlite-vec (slower at scale, same answers) while this is "loading".
+        "search_index": services.vector_index.readiness(),
         # Re-embedding (started at start-up when the model changed): searches meanwhile
         # compare against a mix of old and new vectors.
         "reembed": reembed_job().status(),
