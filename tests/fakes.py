@@ -82,7 +82,9 @@ class FakeEngine(Engine):
         text = json.dumps(reply) if isinstance(reply, dict) else reply
         for stop in job.request.stop:  # as llama.cpp: the text ends before a stop string
             text = text.split(stop)[0]
-        for piece in re.findall(r"\S+\s*", text):
+        pieces = re.findall(r"\S+\s*", text)  # a word is a token here
+        job.finish_reason = "length" if len(pieces) > job.request.max_tokens else "stop"
+        for piece in pieces[:job.request.max_tokens]:
             if self.token_delay:
                 threading.Event().wait(self.token_delay)
             yield piece

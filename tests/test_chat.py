@@ -10,7 +10,7 @@ import pytest
 
 from lumara_web import create_app
 from lumara_web.chat import prompts
-from lumara_web.chat.service import history_window
+from lumara_web.chat.service import PERSONAL_ANSWER_TOKENS, history_window
 from lumara_web.errors import LumaraError, NotFound
 from lumara_web.inference.engine import TOKENS_PER_MESSAGE, GenerationRequest, fit_to_context
 from lumara_web.inference.loading import BackgroundLoad
@@ -101,7 +101,7 @@ def test_a_question_streams_memories_first_then_tokens_then_done(services, chat,
     assert stats["ttft_ms"] is not None and stats["total_ms"] >= stats["ttft_ms"]
     assert stats["queue_ms"] >= 0
     assert set(stats) == {"ttft_ms", "total_ms", "tokens", "tokens_per_s", "queue_ms",
-                          "source"}
+                          "source", "cut"} and stats["cut"] is None
 
 
 def test_the_prompt_holds_the_system_prompt_first_then_the_memory_and_the_question(
@@ -117,7 +117,8 @@ def test_the_prompt_holds_the_system_prompt_first_then_the_memory_and_the_questi
     assert last["content"].endswith(f"Question: {SISTER_QUESTION}")
     assert last["content"].index(SISTER) < last["content"].index(SISTER_QUESTION)
     assert OIL not in str(sent.messages)
-    assert sent.max_tokens == services.settings["answer_max_tokens"]
+    assert sent.max_tokens == min(services.settings["answer_max_tokens"],
+                                  PERSONAL_ANSWER_TOKENS)
 
 
 def test_a_personal_question_without_a_memory_gets_the_no_memory_reply_without_the_model(
@@ -793,3 +794,29 @@ def test_an_answer_that_says_a_line_again_ends_before_the_repeat(chat, conn, eng
     engine.enqueue("Steps:\n- mix\n- mix\n- bake for 20 minutes\n")  # short lines may repeat
     done = one(turn(chat, conn, "How do I bake bread?"), "done")
     assert done["text"] == "Steps:\n- mix\n- mix\n- bake for 20 minutes"
+
+
+def test_an_answer_that_did_not_end_by_itself_says_why_and_keeps_saying_it(
+        services, chat, conn, engine):
+    """A bounded length for each kind of question; 'done' and the stored message say when
+    an answer was cut (length or repetition), so the page shows it now and after a reload."""
+    services.settings["answer_max_tokens"] = 12
+    engine.enqueue(" ".join(f"word{i}" for i in range(40)))  # runs past its limit
+    done = one(turn(chat, conn, "Tell me a long story about the sea."), "done")
+    assert done["stats"]["cut"] == "length" and len(done["text"].split()) == 12
+    [_, stored] = conversation_store.list_messages(conn, done["conversation_id"])
+    assert stored.stats["cut"] == "length"
+
+    services.settings["answer_max_tokens"] = 200
+    engine.enqueue("Sure. " + "Ha ha ha ha, " * 10)
+    done = one(turn(chat, conn, "Tell me a joke."), "done")
+    assert done["stats"]["cut"] == "repetition"
+
+    engine.enqueue("The sea is salty.")  # ends by itself
+    done = one(turn(chat, conn, "Tell me one fact about the sea."), "done")
+    assert done["stats"]["cut"] is None
+
+    remember(services, conn, SISTER)
+    turn(chat, conn, SISTER_QUESTION)
+    # A question about the user's life gets a shorter budget than a general one.
+    assert chat_requests(engine)[-1].max_tokens < 200

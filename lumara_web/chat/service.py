@@ -40,6 +40,10 @@ QUEUE_POLL_SECONDS = 0.1
 # Most contradiction candidates judged by the model per new memory (each costs a model call).
 MAX_JUDGED_CANDIDATES = 3
 TITLE_CHARS = 60
+# Longest answer to a question about the user's own life, in tokens (answer_max_tokens, if
+# lower, wins): the answer is a sentence or two from the memories, and a small model that
+# runs on past that is wandering off them.
+PERSONAL_ANSWER_TOKENS = 96
 
 
 @dataclass
@@ -176,9 +180,12 @@ class ChatService:
 
         job: Job | None = None
         if intent in ("question", "general") and (hits or not personal):
+            # A memory-grounded answer is a sentence or two; a general one may run longer.
+            limit = self.settings["answer_max_tokens"]
             job = self.engine.submit(GenerationRequest(
                 prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
-                max_tokens=self.settings["answer_max_tokens"], purpose="chat",
+                max_tokens=min(limit, PERSONAL_ANSWER_TOKENS) if personal else limit,
+                purpose="chat",
                 pinned=prompts.PINNED_MESSAGES, stop=prompts.ANSWER_STOPS), stop)
             yield from self._queue_positions(job)
         yield {"type": "memories", "items": receipt}
@@ -216,6 +223,7 @@ class ChatService:
         if job is not None and status == "complete":
             text = text.rstrip()  # what a stop string left ("Paris.\n" of "Paris.\nQuestion:")
         memories = [item["content"] for item in receipt]
+        model_text = text
         if job is not None and status == "complete" and personal:
             # ('done' carries the reply that replaces what streamed.)
             text = self._grounded(text, query, content, memories, subject, looping)
@@ -227,6 +235,10 @@ class ChatService:
             text = prompts.memory_reply(memories[0])
 
         stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
+        if job is not None and status == "complete" and text == model_text:
+            # Shown under the answer (and after a reload): it did not end by itself.
+            stats["cut"] = ("repetition" if looping else
+                            "length" if job.finish_reason == "length" else None)
         if job is not None and status == "complete":
             self._record(stats)
         answer = conversation_store.add_message(conn, conversation_id, "assistant", text,

@@ -78,6 +78,9 @@ class Job:
         self.error: BaseException | None = None
         self.tokens = 0
         self.prompt_tokens: int | None = None
+        # Why generation ended, as OpenAI names it: "stop" (the model ended, or a stop
+        # string), "length" (max_tokens reached); None when the engine does not say.
+        self.finish_reason: str | None = None
         self.queued_at = time.perf_counter()
         self.started_at: float | None = None
         self.first_token_at: float | None = None
@@ -442,7 +445,9 @@ class LlamaEngine(Engine):
                                             temperature=request.temperature, **options)
         try:
             for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")
+                choice = chunk["choices"][0]
+                job.finish_reason = choice.get("finish_reason") or job.finish_reason
+                piece = choice["delta"].get("content")
                 if piece:
                     yield piece
         finally:

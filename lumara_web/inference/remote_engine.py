@@ -113,7 +113,10 @@ class RemoteEngine(Engine):
         stream = self._open_stream(client, messages, request)
         try:
             for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
+                if not chunk.choices:
+                    continue
+                job.finish_reason = chunk.choices[0].finish_reason or job.finish_reason
+                if chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
         finally:
             stream.close()  # a stopped job ends the HTTP response, and the server's work

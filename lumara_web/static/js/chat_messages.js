@@ -27,6 +27,13 @@ export function addMessageNote(element, text) {
   element.querySelector(".bubble").append(h("p", {class: "message-note", text}));
 }
 
+/** Under an answer that did not end by itself, why it was cut (stats.cut, from the server). */
+export function addCutNote(element, stats) {
+  const why = {length: "Cut short: the answer reached its length limit.",
+               repetition: "Cut short: the answer began repeating itself."}[stats?.cut];
+  if (why) addMessageNote(element, why);
+}
+
 /** An answer as it ended: the server's sanitized HTML in `body`, code blocks given copy buttons. */
 export function fillAnswer(body, html) {
   body.innerHTML = html || ""; // sanitized Markdown from the server: see rendering.py
@@ -43,6 +50,7 @@ export function historyMessage(message) {
   } else if (message.status === "error") {
     addMessageNote(element, "This answer failed part-way.");
   }
+  addCutNote(element, message.stats);
   if (message.memories && message.memories.length) {
     element.querySelector(".bubble").after(receipt(message.memories));
   }

@@ -5,8 +5,8 @@
 
 import {api, del} from "./api.js";
 import {connectionProblem, isOpen, send} from "./chat_socket.js";
-import {addMessageNote, assistantMessage, chatNote, clearWelcome, fillAnswer, forgetNote,
-        messageFoot, receipt, showForgotten, userMessage} from "./chat_messages.js";
+import {addCutNote, addMessageNote, assistantMessage, chatNote, clearWelcome, fillAnswer,
+        forgetNote, messageFoot, receipt, showForgotten, userMessage} from "./chat_messages.js";
 import {adoptConversation, shownConversation} from "./conversations.js";
 import {$, announce, autoGrow, bus, truncate} from "./dom.js";
 import {LIMITS} from "./page_config.js";
@@ -247,6 +247,7 @@ function finishTurn(event) {
   } else if (event.status === "stopped") {
     addMessageNote(t.element, "Stopped.");
   }
+  addCutNote(t.element, event.stats);
   t.element.append(messageFoot(t.text, event.stats));
   setStatus(event.status === "stopped" ? "Stopped." : "");
   announce(t.text.trim() ? `Lumara answered: ${truncate(t.text, 400)}` : "Answer stopped.");
