@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from .ui import by, eventually, memory_item, memory_items
+from .ui import by, delete_through_the_ui, eventually, memory_item, memory_items
 
 SISTER = "My sister Ana lives in Lisbon."
 MOVED = "My sister Ana moved to Porto in June."
 OIL = "The car needs an oil change every 15,000 kilometres."
 TOMATOES = "I water the tomatoes every morning at 7."
-
-
-def delete_through_the_ui(page, memory_id: int) -> None:
-    by(memory_item(page, memory_id), "memory-delete").click()
-    by(by(page, "confirm-dialog"), "confirm-ok").click()
-    expect(memory_item(page, memory_id)).to_have_count(0)
 
 
 def toast_with(page, text: str):

@@ -71,6 +71,13 @@ def memory_item(page: Page, memory_id: int) -> Locator:
     return by(page, "memory-list").locator(f"[data-testid='memory-item'][data-id='{memory_id}']")
 
 
+def delete_through_the_ui(page: Page, memory_id: int) -> None:
+    """Delete a memory from its list item, confirming the dialog."""
+    by(memory_item(page, memory_id), "memory-delete").click()
+    by(by(page, "confirm-dialog"), "confirm-ok").click()
+    expect(memory_item(page, memory_id)).to_have_count(0)
+
+
 def conversation_item(page: Page, conversation_id: int) -> Locator:
     return by(page, "conversation-list").locator(
         f"[data-testid='conversation-item'][data-id='{conversation_id}']")

@@ -344,7 +344,7 @@ function startEdit(item) {
                                   `(${percent(hits[0].similarity)}).`}));
       }
       item.querySelector("[data-testid='memory-edit']")?.focus();
-      offerUndo("Saved", data.memory);
+      offerUndo("Saved", `edited “${truncate(data.memory.content, 80)}”`, data.memory);
     } catch (error) {
       save.disabled = false;
       feedback.replaceChildren(errorBox(error.message, "memory-error"));
@@ -385,7 +385,7 @@ async function deleteMemory(item, button) {
     announce("Memory deleted.");
     return;
   }
-  undoToast("Memory deleted", async () => {
+  undoToast("Memory deleted", `deleted “${truncate(memory.content, 80)}”`, async () => {
     const data = await api(undo.method, undo.url);
     bus.emit("memory:added", data.memory);
     return {message: "Memory restored", after: () => focusMemory(data.memory.id)};
@@ -395,8 +395,8 @@ async function deleteMemory(item, button) {
 // ---- undo an edit, history --------------------------------------------------------------
 
 /** A toast whose Undo brings back the version the change to `saved` replaced. */
-function offerUndo(text, saved) {
-  undoToast(text, async () => {
+function offerUndo(text, undoes, saved) {
+  undoToast(text, undoes, async () => {
     const {versions} = await get(`/api/memories/${saved.id}/history`);
     // The version this change made (same timestamp); else the newest.
     const version = versions.find((v) => v.replaced_at === saved.updated_at) || versions[0];
@@ -414,7 +414,9 @@ async function showHistory(item, button) {
     await openHistory(id, async (version) => {
       const data = await post(`/api/memories/${id}/restore`, {version});
       bus.emit("memory:updated", data.memory);
-      offerUndo(`Version ${version} restored`, data.memory);
+      offerUndo(`Version ${version} restored`,
+                `restored version ${version} of “${truncate(data.memory.content, 80)}”`,
+                data.memory);
     });
   } catch (error) {
     item.append(errorBox(`Could not load the history: ${error.message}`, "memory-error"));

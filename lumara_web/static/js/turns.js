@@ -289,7 +289,7 @@ function onError(event) {
 function onMemorySaved(event) {
   const memory = event.memory;
   bus.emit("memory:added", memory);
-  undoToast(`Saved: ${memory.content}`, async () => {
+  undoToast(`Saved: ${memory.content}`, `saved “${truncate(memory.content, 80)}”`, async () => {
     try {
       await del(`/api/memories/${memory.id}`);
     } catch (error) {
@@ -326,7 +326,7 @@ async function forgetMemory(memory, row) {
     announce(`Already forgotten: ${what}`);
     return;
   }
-  undoToast(`Forgotten: ${what}`, async () => {
+  undoToast(`Forgotten: ${what}`, `forgotten “${truncate(what, 80)}”`, async () => {
     const data = await api(undo.method, undo.url);
     bus.emit("memory:added", data.memory);
     showForgotten(row, false);

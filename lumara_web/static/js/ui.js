@@ -125,9 +125,13 @@ export function confirmDialog({title, message, detail, okLabel = "Delete", dange
   });
 }
 
+let shownToast = null; // one at a time: a new toast replaces the one on screen
+
 /**
- * Show a toast. action: {label, testid, run(toast)}. Returns {element, update(text, opts),
- * dismiss()}. It stays while hovered or focused; otherwise it goes after `timeout` ms.
+ * Show a toast, in place of the one shown. action: {label, testid, run(toast), name} (name:
+ * the button's accessible name when the label alone would not say what it does). Returns
+ * {element, update(text, opts), dismiss()}. It stays while hovered or focused; otherwise it
+ * goes after `timeout` ms.
  */
 export function toast(text, {action, timeout = 9000, error = false} = {}) {
   const region = $("toasts");
@@ -143,15 +147,17 @@ export function toast(text, {action, timeout = 9000, error = false} = {}) {
       if (!keepAction) element.querySelector(".toast-action")?.remove();
       schedule(next);
     },
-    dismiss() {
+    dismiss({focus = $("chat-input")} = {}) {
       clearTimeout(timer);
       const hadFocus = element.contains(document.activeElement);
       element.remove();
-      if (hadFocus) $("chat-input")?.focus();
+      if (shownToast === handle) shownToast = null;
+      if (hadFocus) focus?.focus();
     },
   };
   if (action) {
     element.append(h("button", {type: "button", class: "btn toast-action", testid: action.testid,
+                                "aria-label": action.name || null,
                                 on: {click: () => action.run(handle)}}, action.label));
   }
   element.append(h("button", {type: "button", class: "icon-btn", "aria-label": "Dismiss",
@@ -166,7 +172,9 @@ export function toast(text, {action, timeout = 9000, error = false} = {}) {
   element.addEventListener("focusin", () => { paused = true; });
   element.addEventListener("focusout", () => { paused = false; });
   region.append(element);
-  while (region.children.length > 3) region.firstElementChild.remove();
+  // Replaced while focused (a keyboard user on its Undo): the focus moves to the new toast.
+  shownToast?.dismiss({focus: element.querySelector("button")});
+  shownToast = handle;
   schedule(timeout);
   return handle;
 }
@@ -174,15 +182,18 @@ export function toast(text, {action, timeout = 9000, error = false} = {}) {
 const UNDO_MS = 12000; // long enough to reach the toast's Undo with the keyboard
 
 /**
- * A toast with an Undo button. `undo()` does the undoing and returns {message, after}: the
- * toast then says `message` (the button is gone) and `after()` runs — e.g. to move the focus
- * the vanished button had. What `undo()` throws is shown as an error instead.
+ * A toast with an Undo button, named for what it undoes (`undoes`, e.g. 'deleted “…”': the
+ * button reads "Undo: deleted “…”" to a screen reader). `undo()` does the undoing and
+ * returns {message, after}: the toast then says `message` (the button is gone) and `after()`
+ * runs — e.g. to move the focus the vanished button had. What `undo()` throws is shown as
+ * an error instead.
  */
-export function undoToast(text, undo) {
+export function undoToast(text, undoes, undo) {
   return toast(text, {
     timeout: UNDO_MS,
     action: {
       label: "Undo",
+      name: `Undo: ${undoes}`,
       testid: "toast-undo",
       async run(handle) {
         try {
