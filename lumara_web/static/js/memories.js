@@ -385,18 +385,19 @@ async function deleteMemory(item, button) {
     announce("Memory deleted.");
     return;
   }
-  undoToast("Memory deleted", `deleted “${truncate(memory.content, 80)}”`, async () => {
+  const undoes = `deleted “${truncate(memory.content, 80)}”`;
+  undoToast("Memory deleted", async () => {
     const data = await api(undo.method, undo.url);
     bus.emit("memory:added", data.memory);
     return {message: "Memory restored", after: () => focusMemory(data.memory.id)};
-  });
+  }, undoes);
 }
 
 // ---- undo an edit, history --------------------------------------------------------------
 
 /** A toast whose Undo brings back the version the change to `saved` replaced. */
 function offerUndo(text, undoes, saved) {
-  undoToast(text, undoes, async () => {
+  undoToast(text, async () => {
     const {versions} = await get(`/api/memories/${saved.id}/history`);
     // The version this change made (same timestamp); else the newest.
     const version = versions.find((v) => v.replaced_at === saved.updated_at) || versions[0];
@@ -404,7 +405,7 @@ function offerUndo(text, undoes, saved) {
     const data = await post(`/api/memories/${saved.id}/restore`, {version: version.version});
     bus.emit("memory:updated", data.memory);
     return {message: "Change undone", after: () => focusMemory(saved.id)};
-  });
+  }, undoes);
 }
 
 async function showHistory(item, button) {

@@ -289,7 +289,7 @@ function onError(event) {
 function onMemorySaved(event) {
   const memory = event.memory;
   bus.emit("memory:added", memory);
-  undoToast(`Saved: ${memory.content}`, `saved “${truncate(memory.content, 80)}”`, async () => {
+  undoToast(`Saved: ${memory.content}`, async () => {
     try {
       await del(`/api/memories/${memory.id}`);
     } catch (error) {
@@ -298,7 +298,7 @@ function onMemorySaved(event) {
     }
     bus.emit("memory:removed", memory.id);
     return {message: `Removed: ${memory.content}`};
-  });
+  }, `saved “${truncate(memory.content, 80)}”`);
 }
 
 /** The Forget button of a forget note: a soft delete, undone from the toast. */
@@ -326,13 +326,13 @@ async function forgetMemory(memory, row) {
     announce(`Already forgotten: ${what}`);
     return;
   }
-  undoToast(`Forgotten: ${what}`, `forgotten “${truncate(what, 80)}”`, async () => {
+  undoToast(`Forgotten: ${what}`, async () => {
     const data = await api(undo.method, undo.url);
     bus.emit("memory:added", data.memory);
     showForgotten(row, false);
     return {message: `Remembered again: ${what}`,
             after: () => { if (row.isConnected) button.focus(); }};
-  });
+  }, `forgotten “${what}”`);
 }
 
 /** A note after an answer, shown only while the conversation it belongs to is. */

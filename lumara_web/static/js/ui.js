@@ -182,13 +182,13 @@ export function toast(text, {action, timeout = 9000, error = false} = {}) {
 const UNDO_MS = 12000; // long enough to reach the toast's Undo with the keyboard
 
 /**
- * A toast with an Undo button, named for what it undoes (`undoes`, e.g. 'deleted “…”': the
- * button reads "Undo: deleted “…”" to a screen reader). `undo()` does the undoing and
- * returns {message, after}: the toast then says `message` (the button is gone) and `after()`
- * runs — e.g. to move the focus the vanished button had. What `undo()` throws is shown as
- * an error instead.
+ * A toast with an Undo button. `undo()` does the undoing and returns {message, after}: the
+ * toast then says `message` (the button is gone) and `after()` runs — e.g. to move the focus
+ * the vanished button had. What `undo()` throws is shown as an error instead. The button is
+ * named for what it undoes: `undoes` (e.g. 'deleted “…”' reads "Undo: deleted “…”" to a
+ * screen reader), else the toast's text.
  */
-export function undoToast(text, undoes, undo) {
+export function undoToast(text, undo, undoes = text) {
   return toast(text, {
     timeout: UNDO_MS,
     action: {
