@@ -219,6 +219,29 @@ def test_dismiss(client, conn, pending):
     assert item_ids(client, "/api/suggestions", status="dismissed") == [pending]
 
 
+def test_undo_of_accept_trashes_its_memory_and_the_suggestion_is_pending_again(
+        client, conn, pending):
+    memory = accept(client, pending).get_json()["memory"]
+    response = client.post(f"/api/suggestions/{pending}/reopen")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["suggestion"]["status"] == "pending" and body["suggestion"]["memory_id"] is None
+    assert body["deleted"]["id"] == memory["id"] and memory_ids(conn) == []
+    assert item_ids(client, "/api/trash") == [memory["id"]]  # restorable from the trash
+    assert item_ids(client, "/api/suggestions") == [pending]
+    # Pending again, so it can be accepted (as edited) again.
+    assert accept(client, pending, json={"type": "method"}).status_code == 201
+
+
+def test_undo_of_dismiss_and_undo_of_nothing(client, conn, pending, expect_error):
+    expect_error(lambda: client.post(f"/api/suggestions/{pending}/reopen"), 409,
+                 "already_settled")  # pending: nothing to undo
+    client.post(f"/api/suggestions/{pending}/dismiss")
+    body = client.post(f"/api/suggestions/{pending}/reopen").get_json()
+    assert body["suggestion"]["status"] == "pending" and body["deleted"] is None
+    expect_error(lambda: client.post("/api/suggestions/999/reopen"), 404, "suggestion_not_found")
+
+
 def test_a_dismissed_suggestion_cannot_be_settled_again(client, pending, expect_error):
     assert client.post(f"/api/suggestions/{pending}/dismiss").status_code == 200
     expect_error(lambda: client.post(f"/api/suggestions/{pending}/dismiss"), 409,

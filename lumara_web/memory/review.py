@@ -63,6 +63,23 @@ class ReviewService:
             raise AlreadySettled(f"Suggestion {suggestion_id} was settled meanwhile.")
         return settled
 
+    def reopen_suggestion(self, conn: Any,
+                          suggestion_id: int) -> tuple[Suggestion, Memory | None]:
+        """Undo accepting or dismissing: the suggestion is pending again and the memory its
+        acceptance made goes to the trash (restorable from there). Returns the suggestion and
+        that memory, if any."""
+        with transaction(conn):
+            suggestion = review_store.get_suggestion(conn, suggestion_id)
+            if suggestion is None:
+                raise NotFound(f"No suggestion has id {suggestion_id}.",
+                               code="suggestion_not_found")
+            if suggestion.status == "pending":
+                raise AlreadySettled(f"Suggestion {suggestion_id} is pending already.")
+            deleted = (store.delete_memory(conn, suggestion.memory_id)
+                       if suggestion.memory_id is not None else None)
+            reopened = review_store.reopen_suggestion(conn, suggestion_id)
+        return reopened, deleted
+
     def list_suggestions(self, conn: Any, status: str | None = "pending") -> list[Suggestion]:
         """Newest first; every status when `status` is None."""
         return review_store.list_suggestions(conn, status=status)

@@ -98,6 +98,16 @@ def settle_suggestion(conn: Any, suggestion_id: int, status: str,
     return get_suggestion(conn, suggestion_id) if cursor.rowcount else None
 
 
+def reopen_suggestion(conn: Any, suggestion_id: int) -> Suggestion | None:
+    """Put a settled suggestion back to pending (Undo of accept or dismiss); None if it was
+    pending already."""
+    with transaction(conn):
+        cursor = conn.execute(
+            "UPDATE suggestions SET status = 'pending', memory_id = NULL, updated_at = ?"
+            " WHERE id = ? AND status != 'pending'", (utc_now(), suggestion_id))
+    return get_suggestion(conn, suggestion_id) if cursor.rowcount else None
+
+
 def add_contradiction(conn: Any, *, memory_id: int, existing_memory_id: int, similarity: float,
                       confidence: float, explanation: str) -> Contradiction:
     with transaction(conn):

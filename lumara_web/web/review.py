@@ -40,6 +40,15 @@ def dismiss_suggestion(suggestion_id: int):
     return jsonify({"suggestion": suggestion.to_dict()})
 
 
+@bp.post("/suggestions/<id:suggestion_id>/reopen")
+def reopen_suggestion(suggestion_id: int):
+    """Undo of accept or dismiss (the page's toast): pending again; an accepted one's
+    memory goes to the trash."""
+    suggestion, deleted = current_services().review.reopen_suggestion(get_db(), suggestion_id)
+    return jsonify({"suggestion": suggestion.to_dict(),
+                    "deleted": deleted.to_dict() if deleted else None})
+
+
 @bp.get("/contradictions")
 def list_contradictions():
     status = validation.parse_contradiction_status(request.args)
