@@ -324,3 +324,18 @@ def test_memory_list_links_of_a_receipt_exist_for_each_item(site, page):
     assert hrefs == sorted(f"#memory-{i}" for i in ids)
     for memory_id in ids:
         expect(memory_item(page, memory_id)).to_have_attribute("id", f"memory-{memory_id}")
+
+
+def test_conversations_with_the_same_title_are_told_apart_in_the_list(site, page):
+    site.open(page)
+    for turn in range(3):
+        if turn:
+            by(page, "new-conversation").click()
+            expect(messages(page)).to_have_count(0)
+        ask(page, "Trip plans")
+    newest, middle, oldest = site.api.conversations()
+    assert newest["title"] == middle["title"] == oldest["title"] == "Trip plans"
+    titles = by(page, "conversation-list").locator(".conv-title")
+    expect(titles).to_have_text(["Trip plans (3)", "Trip plans (2)", "Trip plans"])
+    delete = by(conversation_item(page, middle["id"]), "conversation-delete")
+    expect(delete).to_have_accessible_name("Delete “Trip plans (2)”")

@@ -143,7 +143,9 @@ function renderConversations() {
   const list = $("conversation-list");
   if (!list) return;
   if (list.querySelector(".conv-rename-input")) return; // don't pull a field from under the typist
-  const items = conversations.map((conversation) => conversationItem(conversation));
+  const shown = shownTitles(conversations);
+  const items = conversations.map((conversation) => conversationItem(conversation,
+                                                                     shown.get(conversation.id)));
   if (!items.length) {
     items.push(h("li", {class: "conv-empty", text: "No conversations yet."}));
   }
@@ -151,7 +153,20 @@ function renderConversations() {
   $("conversations-more").hidden = conversations.length >= conversationTotal;
 }
 
-function conversationItem(conversation) {
+/** Titles as listed: a title two conversations share gets a number after the first one
+ * (oldest first) — "Trip plans", "Trip plans (2)" — so that the list tells them apart. */
+function shownTitles(items) {
+  const seen = new Map();
+  const shown = new Map();
+  for (const conversation of [...items].sort((a, b) => a.id - b.id)) {
+    const n = (seen.get(conversation.title) || 0) + 1;
+    seen.set(conversation.title, n);
+    shown.set(conversation.id, n === 1 ? conversation.title : `${conversation.title} (${n})`);
+  }
+  return shown;
+}
+
+function conversationItem(conversation, title = conversation.title) {
   const isCurrent = current && current.id === conversation.id;
   const count = conversation.message_count;
   const meta = [`${count} ${count === 1 ? "message" : "messages"}`, ago(conversation.updated_at)]
@@ -164,15 +179,15 @@ function conversationItem(conversation) {
                               closeDrawer();
                               openConversation(conversation.id);
                             }}},
-    h("span", {class: "conv-title", text: conversation.title}),
+    h("span", {class: "conv-title", text: title}),
     h("span", {class: "conv-meta", text: meta}));
   const rename = h("button", {type: "button", class: "icon-btn", testid: "conversation-rename",
-                              "aria-label": `Rename “${truncate(conversation.title, 40)}”`,
+                              "aria-label": `Rename “${truncate(title, 40)}”`,
                               title: "Rename",
                               on: {click: () => startRename(item, conversation)}},
     icon("edit"));
   const remove = h("button", {type: "button", class: "icon-btn", testid: "conversation-delete",
-                              "aria-label": `Delete “${truncate(conversation.title, 40)}”`,
+                              "aria-label": `Delete “${truncate(title, 40)}”`,
                               title: "Delete",
                               on: {click: () => deleteConversation(conversation)}},
     icon("trash"));
