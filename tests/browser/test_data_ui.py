@@ -211,3 +211,16 @@ def test_an_import_shows_its_progress_bar_again_after_a_reload_then_its_result(
     expect(by(banner, "import-banner-text")).to_contain_text("Imported 4 memories")
     expect(memory_items(page)).to_have_count(5)  # the list was loaded again
     assert site.api.get("/api/import")["result"]["imported"] == 4
+
+
+def test_the_panel_keeps_the_focus_through_a_re_embed_and_esc_closes_it(site, page):
+    site.api.add_memory(SISTER)
+    panel = open_panel(site, page)
+    start = by(panel, "reembed-start")
+    start.focus()
+    page.keyboard.press("Enter")
+    expect(by(panel, "reembed-status")).to_contain_text("Re-embedded 1 memory")
+    expect(start).to_be_focused()  # not dropped to the page while it ran
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(by(page, "data-open")).to_be_focused()

@@ -348,21 +348,25 @@ function reembedSection() {
   const progress = h("div", {class: "job-progress", hidden: true}, bar, status);
   const model = h("span", {class: "data-model"});
 
+  // aria-disabled, not disabled, while it runs: a disabled button drops the focus to the
+  // page body, where Esc no longer reaches the panel.
+  const busy = (on) => start.setAttribute("aria-disabled", String(on));
   start.addEventListener("click", async () => {
-    start.disabled = true;
+    if (start.getAttribute("aria-disabled") === "true") return;
+    busy(true);
     error.replaceChildren();
     try {
       reembed.apply(await post("/api/reembed"));
       announce("Re-embedding started.");
     } catch (failure) {
       error.replaceChildren(errorBox(failure.message, "reembed-error"));
-      start.disabled = false;
+      busy(false);
     }
   });
 
   function render(s) {
     model.textContent = embeddingModel ? ` (${embeddingModel})` : "";
-    start.disabled = s.state === "running";
+    busy(s.state === "running");
     progress.hidden = s.state === "idle";
     if (s.state === "idle") return;
     setBar(bar, s);
