@@ -4,8 +4,10 @@ cosine 1; n words sharing m have cosine about m/n."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -209,21 +211,57 @@ def test_markdown_export_groups_by_type_and_escapes_content(make_client):
     text = response.get_data(as_text=True)
     assert "## Knowledge (1)" in text and "## Method (1)" in text
     assert text.index("## Knowledge") < text.index("## Method")
-    assert r"- \# Not a heading \[click\]\(http\:\/\/evil\.example\) \<b\>x\<\/b\>" in text
-    assert "  \\#\\# forged" in text
+    assert r"- \# Not a heading \[click](http://evil.example) \<b>x\</b>" in text
+    assert "  \\## forged" in text
     headings = [line for line in text.splitlines() if line.startswith("#")]
     assert headings == ["# Lumara memories", "## Knowledge (1)", "## Method (1)"]
 
 
-@pytest.mark.parametrize("content", ["# x [a](http://e) <script>", "![i](http://e/i.png)",
-                                     "- item *em* `code`", "> quote\n1. one", "[a]: http://e"])
-def test_escaped_content_renders_as_its_own_text(content):
-    """Through a CommonMark renderer: one paragraph, no heading, link, image or raw HTML."""
+MARKUP_LOOKALIKES = [
+    "# x [a](http://e) <script>", "![i](http://e/i.png)", "- item *em* `code`",
+    "> quote\n1. one", "[a]: http://e\n[a]", "2020. A good year", "Title\n===", "---",
+    "* * *", "+ plus", "1) first", "~~~\ncode", "use **bold** and __bold__", "x_y_ *a*b",
+    "a line that ends in a backslash\\", "&amp; &#42;", "<http://example.com>",
+    "[a multi-line\nlink](http://e)",
+]
+PLAIN = [
+    "Ana's birthday is 2024-05-03 (Friday).", "5 * 3 = 15", "C:\\Users\\ana",
+    "snake_case_name", "3 < 5 & 4 > 2", "Tom & Jerry!", "price: $5 (approx.) - maybe",
+    "a [note] in brackets", "issue #42, 50% done; see p. 3", "1.5 kg of flour",
+]
+
+
+def rendered_text(markdown: str) -> tuple[str, str]:
+    """What a CommonMark renderer shows for `markdown`: (plain text, HTML)."""
     markdown_it = pytest.importorskip("markdown_it")
-    html = markdown_it.MarkdownIt("commonmark").render(transfer.escape_markdown(content))
-    assert html.startswith("<p>") and html.count("<p>") == 1
-    for tag in ("<h1", "<a ", "<img", "<script", "<em", "<code", "<li", "<blockquote"):
-        assert tag not in html
+    rendered = markdown_it.MarkdownIt("commonmark").render(markdown)
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip(), rendered
+
+
+@pytest.mark.parametrize("content", MARKUP_LOOKALIKES + PLAIN)
+def test_escaped_content_renders_as_its_own_text(content):
+    """Through a CommonMark renderer: one paragraph showing exactly the text, no markup."""
+    text, rendered = rendered_text(transfer.escape_markdown(content))
+    assert text == content
+    assert rendered.startswith("<p>") and rendered.count("<p>") == 1, rendered
+    assert set(re.findall(r"<(\w+)", rendered)) == {"p"}, rendered
+
+
+@pytest.mark.parametrize("content", PLAIN)
+def test_plain_text_is_left_as_it_is(content):
+    """Dates, apostrophes, lone symbols: the export reads as the text, no stray backslashes."""
+    assert transfer.escape_markdown(content) == content
+
+
+def test_the_markdown_export_shows_each_memory_as_written(make_client):
+    client = make_client("a")
+    for content in MARKUP_LOOKALIKES[:6]:
+        add(client, content)
+    text = export(client, format="markdown").get_data(as_text=True)
+    _, rendered = rendered_text(text)
+    items = re.findall(r"<li>(.*?)<em>", rendered, re.DOTALL)
+    shown = sorted(html.unescape(re.sub(r"<[^>]+>", "", item)).strip() for item in items)
+    assert shown == sorted(MARKUP_LOOKALIKES[:6])
 
 
 def test_unknown_export_format_is_refused(make_client):

@@ -132,14 +132,35 @@ def build_export(conn: Any, *, model_id: str | None, include_vectors: bool = Fal
             "memories": items}
 
 
-# CommonMark lets any ASCII punctuation be backslash-escaped, and an escaped character is
-# always literal: escaping all of it means no content can open a heading, link, image,
-# emphasis, code span, list, quote or raw HTML.
-_MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+# Only what CommonMark would read as markup is escaped (a backslash before ASCII punctuation
+# makes it literal), so that the export still reads as the plain text it holds: dates,
+# apostrophes, "5 * 3", snake_case and C:\Users stay as they are.
+_INLINE_MARKUP = re.compile(
+    r"""\\(?=[!-/:-@\[-`{-~]|$)"""   # a backslash that would escape or break a line
+    r"""|`"""                         # code spans
+    r"""|(?<!\s)\*|\*(?!\s|$)"""        # emphasis: a * not between spaces
+    r"""|(?<![^\W_])_|_(?![^\W_])"""     # emphasis: a _ not inside a word
+    r"""|<(?=[A-Za-z/!?])"""          # raw HTML and autolinks
+    r"""|&(?=#?\w+;)"""               # entities such as &amp;
+    r"""|\[(?=.*\][(\[:])""",          # links, images, references: [ before ]( ][ or ]:
+    re.DOTALL | re.MULTILINE)
+_BLOCK_START = re.compile(
+    r"""^[ \t]*(?:"""
+    r"""#{1,6}(?=[ \t]|$)"""            # a heading
+    r"""|[-+*](?=[ \t]|$)"""            # a bullet
+    r"""|>|~~~"""                     # a quote, a fence
+    r"""|[=-]+[ \t]*$"""               # a setext underline
+    r"""|([-_*])(?:[ \t]*\1){2,}[ \t]*$"""  # a thematic break
+    r""")""", re.MULTILINE)
+_ORDERED_ITEM = re.compile(r"^([ \t]*\d{1,9})(?=[.)](?:[ \t]|$))", re.MULTILINE)
 
 
 def escape_markdown(text: str) -> str:
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+    """`text` as Markdown that renders as exactly `text` (lines joined as soft breaks)."""
+    text = _INLINE_MARKUP.sub(lambda match: "\\" + match.group(), text)
+    text = _BLOCK_START.sub(
+        lambda match: re.sub(r"^([ \t]*)", r"\1\\", match.group(), count=1), text)
+    return _ORDERED_ITEM.sub(r"\1\\", text)
 
 
 def export_markdown(conn: Any, *, exported_at: str | None = None) -> str:
@@ -156,8 +177,8 @@ def export_markdown(conn: Any, *, exported_at: str | None = None) -> str:
             # One list item per memory; each line of the content escaped and indented under
             # it (leading spaces dropped so none turns into a code block), joined by hard
             # breaks (a backslash at the end of a line).
-            content_lines = [escape_markdown(line.strip())
-                             for line in memory.content.splitlines() if line.strip()]
+            stripped = "\n".join(line.strip() for line in memory.content.splitlines())
+            content_lines = [line for line in escape_markdown(stripped).splitlines() if line]
             lines.append("- " + "\\\n  ".join(content_lines))
             details = [f"created {escape_markdown(memory.created_at)}"]
             if memory.tags:
