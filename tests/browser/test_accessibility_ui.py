@@ -1,6 +1,8 @@
 """Accessibility in a real browser: axe-core finds no violation, of any impact, on any view or
 dialog — light and dark, desktop and phone. With LUMARA_SCREENSHOTS=<folder> set, each view
-is also saved as a PNG there (docs/screenshots holds the README's)."""
+is also saved as a PNG there — the whole screen, or just the dialog or panel the view is about
+(docs/screenshots holds the README's: `LUMARA_SCREENSHOTS=docs/screenshots pytest
+tests/browser/test_accessibility_ui.py -k "not phone-dark"`)."""
 
 from __future__ import annotations
 
@@ -53,12 +55,14 @@ class Audit:
         folder = os.environ.get("LUMARA_SCREENSHOTS")
         self.folder = Path(folder) if folder else None
 
-    def check(self, view: str) -> None:
+    def check(self, view: str, shot=None) -> None:
+        """Run axe on the page; save `shot` (a locator; None: the screen; False: nothing)."""
         self.page.evaluate("document.getAnimations().forEach((a) => a.finish())")
         self.found[view] = violations(self.page)
-        if self.folder:
+        if self.folder and shot is not False:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(self.folder / f"{view}-{self.layout}.png"))
+            path = str(self.folder / f"{view}-{self.layout}.png")
+            (shot or self.page).screenshot(path=path)
 
     def report(self) -> str:
         return "\n".join(f"[{view}]\n{describe(found)}" for view, found in self.found.items()
@@ -94,30 +98,30 @@ def test_axe_finds_no_violation_on_any_view(site, page, layout):
 
     show(page, "memories", phone)
     expect(by(page, "suggestion-item")).to_have_count(1)
-    audit.check("memories")
+    audit.check("memories", None if phone else False)  # on a desktop, the chat view
 
     by(memory_item(page, edited["id"]), "memory-history").click()
     dialog = by(page, "history-dialog")
     expect(by(dialog, "history-version")).to_have_count(1)
-    audit.check("history")
+    audit.check("history", dialog)
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
     by(page, "trash-toggle").click()
     expect(by(page, "trash-item")).to_have_count(1)
-    audit.check("trash")
+    audit.check("trash", by(page, "trash-view"))
     by(page, "trash-close").click()
 
     by(memory_item(page, lisbon["id"]), "memory-delete").click()
     by(by(page, "confirm-dialog"), "confirm-ok").click()
     expect(by(page, "toast-undo")).to_be_visible()
-    audit.check("toast")
+    audit.check("toast", by(page, "toast"))
     by(page, "toast-undo").click()
     expect(memory_item(page, lisbon["id"])).to_be_visible()
 
     by(page, "data-open").click()
     expect(by(page, "data-panel")).to_be_visible()
-    audit.check("data")
+    audit.check("data", by(page, "data-panel"))
     page.keyboard.press("Escape")
     expect(by(page, "data-panel")).to_be_hidden()
 
@@ -125,7 +129,7 @@ def test_axe_finds_no_violation_on_any_view(site, page, layout):
     site.engine.enqueue({"content": MADRID, "tags": ["family"]}, "extract")
     ask(page, MADRID)
     expect(by(page, "contradiction-dialog")).to_be_visible()
-    audit.check("contradiction")
+    audit.check("contradiction", by(page, "contradiction-dialog"))
     page.keyboard.press("Escape")
     expect(by(page, "contradiction-dialog")).to_be_hidden()
 
