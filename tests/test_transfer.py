@@ -371,8 +371,8 @@ def test_each_version_is_validated_and_a_bad_one_imports_nothing(make_client, ve
     assert listed(client) == []
 
 
-def test_a_files_memories_are_compared_with_each_other_in_tiles(monkeypatch):
-    """near_earlier in small tiles finds exactly the earlier pairs brute force finds."""
+def test_a_files_memories_are_compared_with_the_ones_kept_before_them_in_tiles(monkeypatch):
+    """KeptNeighbours in small tiles finds exactly the earlier kept rows brute force finds."""
     from lumara_web.memory import transfer
 
     rng = np.random.default_rng(4)
@@ -380,10 +380,15 @@ def test_a_files_memories_are_compared_with_each_other_in_tiles(monkeypatch):
     vectors = np.concatenate([base, base[:8] + 0.05 * rng.standard_normal((8, 16))])
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     cosines = vectors @ vectors.T
-    expected = [sorted(((j, float(cosines[i, j])) for j in range(i) if cosines[i, j] >= 0.9),
-                       key=lambda pair: -pair[1]) for i in range(len(vectors))]
     monkeypatch.setattr(transfer, "TILE", 7)  # tiles that cut through the pairs
-    found = transfer.near_earlier(vectors, 0.9)
-    assert [[j for j, _ in pairs] for pairs in found] == \
-        [[j for j, _ in pairs] for pairs in expected]
-    assert sum(map(len, found)) >= 8  # each near copy found its original
+    kept_rows = [i for i in range(len(vectors)) if i % 3 != 1]  # some rows not kept
+    neighbours = transfer.KeptNeighbours(vectors, 0.9)
+    found, expected = [], []
+    for i in range(len(vectors)):
+        found.append([j for j, _ in neighbours.near(i)])
+        expected.append(sorted((j for j in range(i) if j in kept_rows and cosines[i, j] >= 0.9),
+                               key=lambda j: -cosines[i, j]))
+        if i in kept_rows:
+            neighbours.keep(i)
+    assert found == expected
+    assert sum(map(len, found)) >= 5  # most near copies found their kept original

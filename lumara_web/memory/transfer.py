@@ -426,12 +426,11 @@ def check_import(conn: Any, document: ImportDocument, vectors: list[np.ndarray],
     threshold = settings["duplicate_threshold"]
     total = len(document.memories)
     # The index sees only committed memories: the file's own are compared with each other
-    # here, all at once.
-    earlier = near_earlier(np.stack([_unit(vector) for vector in vectors])
-                           if vectors else np.empty((0, 1), np.float32), threshold)
+    # here.
+    kept = KeptNeighbours(np.stack([_unit(vector) for vector in vectors])
+                          if vectors else np.empty((0, 1), np.float32), threshold)
     contents = [memory.new.content for memory in document.memories]
     seen_contents: dict[str, int] = {}  # normalized content -> position of the one kept
-    kept: set[int] = set()
     plan = ImportPlan([], [])
     report("checking", 0, total)
     for index, (content, vector) in enumerate(zip(contents, vectors)):
@@ -441,10 +440,10 @@ def check_import(conn: Any, document: ImportDocument, vectors: list[np.ndarray],
         else:
             stored_id, earlier_index, similarity = _nearest_duplicate(
                 conn, vector, content, threshold, settings, vector_index,
-                [(j, contents[j], cosine) for j, cosine in earlier[index] if j in kept])
+                [(j, contents[j], cosine) for j, cosine in kept.near(index)])
             if stored_id is None and earlier_index is None:
                 seen_contents[normalized] = index
-                kept.add(index)
+                kept.keep(index)
                 plan.new.append(index)
             else:
                 plan.skipped.append((index, stored_id, earlier_index, similarity))
@@ -478,26 +477,48 @@ def _stored(memory: ImportedMemory, vector: np.ndarray) -> store.NewStoredMemory
 
 # Stored neighbours judged per imported memory (find_related's count for one finding).
 DUPLICATE_CANDIDATES = 4
-# Cosines computed at a time when a file's memories are compared with each other (4 MB).
-TILE = 1024
+# File rows compared at a time with the rows kept before them: a TILE × kept block of
+# float32 cosines, 100 MB at 100,000 kept.
+TILE = 256
 
 
-def near_earlier(vectors: np.ndarray, threshold: float) -> list[list[tuple[int, float]]]:
-    """For each row i of the unit `vectors`, the earlier rows j < i at cosine ≥ `threshold`,
-    closest first. Compared in TILE × TILE blocks: a 100,000-memory file never holds its
-    n × n cosines, and each block is one matrix product."""
-    found: list[list[tuple[int, float]]] = [[] for _ in range(len(vectors))]
-    for start in range(0, len(vectors), TILE):
-        block = vectors[start:start + TILE]
-        for other in range(0, start + len(block), TILE):
-            cosines = block @ vectors[other:other + TILE].T
-            for row, column in zip(*np.nonzero(cosines >= threshold)):
-                if other + column < start + row:
-                    found[start + row].append((other + int(column),
-                                               float(cosines[row, column])))
-    for pairs in found:
-        pairs.sort(key=lambda pair: -pair[1])
-    return found
+class KeptNeighbours:
+    """A file's memories kept so far (as unit rows of `vectors`), to find each next one's
+    near duplicates among them. Each TILE of the file is compared with the rows kept before
+    it in one matrix product, and row by row with those kept within it: memory is the kept
+    rows and one TILE × kept block, never all the file's close pairs (a 100,000-memory file
+    of alike sentences has tens of millions of them)."""
+
+    def __init__(self, vectors: np.ndarray, threshold: float):
+        self.vectors = vectors
+        self.threshold = threshold
+        self._rows = np.empty_like(vectors)  # the kept rows, in the order kept
+        self._positions: list[int] = []  # each kept row's position in the file
+        self._block_start = -1
+        self._block: np.ndarray = np.empty((0, 0), np.float32)
+        self._before_block = 0  # rows kept before the block began
+
+    def near(self, index: int) -> list[tuple[int, float]]:
+        """The kept rows before `index` at cosine ≥ threshold: (position, cosine), closest
+        first. Asked in increasing order of `index`."""
+        start = index - index % TILE
+        if start != self._block_start:
+            self._block_start, self._before_block = start, len(self._positions)
+            self._block = (self.vectors[start:start + TILE]
+                           @ self._rows[:self._before_block].T)
+        cosines = self._block[index - start]
+        found = [(self._positions[column], float(cosines[column]))
+                 for column in np.nonzero(cosines >= self.threshold)[0]]
+        if len(self._positions) > self._before_block:  # kept since the block began
+            within = self._rows[self._before_block:len(self._positions)] @ self.vectors[index]
+            found += [(self._positions[self._before_block + row], float(within[row]))
+                      for row in np.nonzero(within >= self.threshold)[0]]
+        found.sort(key=lambda pair: -pair[1])
+        return found
+
+    def keep(self, index: int) -> None:
+        self._rows[len(self._positions)] = self.vectors[index]
+        self._positions.append(index)
 
 
 def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: float,
