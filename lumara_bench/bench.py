@@ -45,6 +45,7 @@ from lumara_web.storage import db, migrations
 from lumara_web.version import __version__
 
 from . import PROJECT_ROOT, evaluation
+from .importing import STORED as STORED_BEFORE_IMPORT
 from .importing import bench_import
 from .search import bench_search_scale
 from .server import measure_loaded_server, measure_startup
@@ -702,7 +703,7 @@ def main(argv: list[str] | None = None) -> None:
                         metavar="N", help="statement-and-question pairs of the long "
                         f"conversation (default {len(LONG_CONVERSATION)})")
     parser.add_argument("--import-memories", type=int, metavar="N",
-                        help="memories imported (default 1,000 quick, 10,000 full)")
+                        help="memories imported (default 1,000 quick, 100,000 full)")
     parser.add_argument("--search-sizes", type=lambda text: tuple(int(v) for v in text.split(",")),
                         help="collection sizes for search, e.g. 1000,100000 (default: 1k, 10k, "
                         "100k; 1M too in full mode)")
@@ -750,15 +751,22 @@ def main(argv: list[str] | None = None) -> None:
             rows += chat_rows
             facts.update(chat_facts)
             imported = bench_import(ours_embedder, args.import_memories or (
-                1_000 if quick else 10_000), runner=engine.run_task)
-            rows.append(Row(
-                "import", f"Import of {imported['count']:,} memories, embedded here",
-                [imported["embedded_per_s"]], [imported["raw_embedding_per_s"]],
+                1_000 if quick else 100_000), workdir, runner=engine.run_task)
+            phases = ", ".join(f"{phase} {seconds:,.1f} s"
+                               for phase, seconds in imported["phase_seconds"].items())
+            rows += [Row(
+                "import", f"Import of {imported['count']:,} memories through the server's "
+                "job, embedded there", [imported["per_s"]], [imported["raw_embedding_per_s"]],
                 "≥ 0.8× raw", unit="memories/s",
-                raw_name="the app's embedder alone, same texts and batches",
-                note=f"with the vectors in the file: {imported['with_vectors_per_s']:,.0f} "
-                     "memories/s (compared with 1,000 stored memories and each other)",
-                gate=False))
+                raw_name="the app's embedder alone, same texts, batches of 64",
+                note=f"from the POST to done, against {STORED_BEFORE_IMPORT:,} stored "
+                     f"memories: accepted in {imported['accepted_s']:,.1f} s, then {phases}",
+                gate=False), Row(
+                "api_while_importing", f"API while the server imports {imported['count']:,} "
+                "memories (raw = same requests, idle server)", imported["api_busy_ms"],
+                imported["api_idle_ms"], "p95 ≤ 50 ms", gate=False,
+                raw_name="same requests, idle server",
+                note=f"p95 by phase: {imported['api_p95_by_phase']}")]
             long_rows, long_facts = bench_long_conversation(
                 # 24 turns in quick mode too (~30 s): its ratio is then the recorded one's.
                 workdir, ours_embedder, engine,
