@@ -175,3 +175,44 @@ def test_a_contradiction_with_markup_in_it_is_shown_as_text(lumara, page):
     assert page.evaluate("window.__xss") is None
     assert injected(page) == []
     expect(dialog.locator("img, script, iframe, object, embed")).to_have_count(0)
+
+
+def test_a_suggestion_edit_fixes_type_and_tags_and_each_settling_can_be_undone(site, page):
+    site.engine.enqueue({"content": "My passport number is X123.", "tags": ["baking"]},
+                        "extract")
+    site.engine.enqueue({"content": REX, "tags": ["pets"]}, "extract")
+    site.open(page)
+    ask(page, "I think my passport number is X123.")
+    ask(page, "I think my dog is called Rex.")
+    expect(by(page, "suggestion-item")).to_have_count(2)
+    # On a wide screen the Memories tab is hidden: the top bar says what waits.
+    expect(by(page, "review-open")).to_be_visible()
+    expect(by(page, "review-open")).to_have_accessible_name("Review: 2 waiting")
+    rex, passport = suggestions(site, "pending")
+
+    item = suggestion_item(page, passport["id"])
+    by(item, "suggestion-edit").click()
+    by(item, "suggestion-edit-type").select_option("knowledge")
+    by(item, "suggestion-edit-tags").fill("travel, documents")
+    by(item, "suggestion-save").click()
+    expect(item).to_be_hidden()
+    [memory] = site.api.memories()
+    assert memory["tags"] == ["travel", "documents"] and memory["type"] == "knowledge"
+
+    undo = page.get_by_role("button", name="Undo", exact=False).last
+    undo.click()  # the accepted suggestion is offered again, its memory in the trash
+    expect(suggestion_item(page, passport["id"])).to_be_visible()
+    eventually(lambda: site.api.memories() == [], "the memory to go to the trash")
+    expect(memory_item(page, memory["id"])).to_be_hidden()
+
+    by(suggestion_item(page, rex["id"]), "suggestion-dismiss").click()
+    expect(suggestion_item(page, rex["id"])).to_be_hidden()
+    page.get_by_role("button", name="Undo", exact=False).last.click()
+    expect(suggestion_item(page, rex["id"])).to_be_visible()
+    eventually(lambda: {s["id"] for s in suggestions(site, "pending")}
+               == {rex["id"], passport["id"]}, "both suggestions to be pending again")
+
+
+def test_the_contradiction_dialog_starts_on_its_highlighted_choice(site, page):
+    dialog, _, _ = say_the_contradiction(site, page)
+    expect(by(dialog, "resolve-replace")).to_be_focused()

@@ -2,9 +2,9 @@
 // contradictions (one dialog at a time: keep both, replace, keep the original).
 
 import {get, post} from "./api.js";
-import {$, announce, bus, fullDate, h, percent, truncate} from "./dom.js";
+import {$, announce, bus, fullDate, h, parseTags, percent, truncate, typeSelect} from "./dom.js";
 import {LIMITS} from "./page_config.js";
-import {closeOnEscape, errorBox, isModalOpen, openModal} from "./ui.js";
+import {closeOnEscape, errorBox, isModalOpen, openModal, undoToast} from "./ui.js";
 
 let suggestions = [];
 const waiting = []; // contradictions not shown yet, oldest first
@@ -32,6 +32,7 @@ export function initReview() {
     for (const [key, c] of later) if (gone(c)) later.delete(key);
     renderSuggestions();
   });
+  $("review-open").addEventListener("click", () => bus.emit("review:show"));
   loadSuggestions();
   loadContradictions();
 }
@@ -66,6 +67,10 @@ function renderSuggestions() {
   badge.textContent = pending ? String(pending) : "";
   badge.hidden = pending === 0;
   if (pending) badge.setAttribute("aria-label", `${pending} to review`);
+  // On a wide screen the Memories tab is not shown: the top bar carries the count.
+  $("review-open").hidden = pending === 0;
+  $("review-open-count").textContent = pending ? String(pending) : "";
+  $("review-open").setAttribute("aria-label", `Review: ${pending} waiting`);
 }
 
 function suggestionItem(suggestion) {
@@ -108,12 +113,22 @@ function startEdit(item, suggestion) {
                                maxlength: String(LIMITS.contentChars),
                                "aria-label": "Memory to save"});
   field.value = suggestion.content;
+  // The model's type and tags are guesses too ("#baking" on a passport): fixable here.
+  const type = typeSelect({testid: "suggestion-edit-type"}, suggestion.type);
+  const tags = h("input", {type: "text", testid: "suggestion-edit-tags", autocomplete: "off",
+                           placeholder: "comma, separated"});
+  tags.value = (suggestion.tags || []).join(", ");
   const feedback = h("div", {class: "form-feedback"});
   const save = h("button", {type: "submit", class: "btn btn-primary btn-small",
                             testid: "suggestion-save"}, "Save");
   const cancel = h("button", {type: "button", class: "btn btn-small"}, "Cancel");
-  const form = h("form", {novalidate: true, "aria-label": "Edit suggestion"}, field, feedback,
-                 h("div", {class: "button-row"}, save, cancel));
+  const form = h("form", {novalidate: true, "aria-label": "Edit suggestion"}, field,
+                 h("div", {class: "row"},
+                   h("label", {class: "field"}, h("span", {class: "field-label", text: "Type"}),
+                     type),
+                   h("label", {class: "field field-grow"},
+                     h("span", {class: "field-label", text: "Tags"}), tags)),
+                 feedback, h("div", {class: "button-row"}, save, cancel));
   const close = () => {
     renderSuggestionView(item, suggestion);
     item.querySelector("[data-testid='suggestion-edit']")?.focus();
@@ -127,8 +142,12 @@ function startEdit(item, suggestion) {
       feedback.replaceChildren(errorBox("Write what to remember, or dismiss it.", "memory-error"));
       return;
     }
-    accept(item, suggestion, content === suggestion.content ? undefined : {content}, save,
-           feedback);
+    const edits = {};
+    if (content !== suggestion.content) edits.content = content;
+    if (type.value !== suggestion.type) edits.type = type.value;
+    const newTags = parseTags(tags.value);
+    if (newTags.join("\n") !== (suggestion.tags || []).join("\n")) edits.tags = newTags;
+    accept(item, suggestion, Object.keys(edits).length ? edits : undefined, save, feedback);
   });
   item.classList.add("is-editing");
   item.replaceChildren(form);
@@ -141,7 +160,7 @@ async function accept(item, suggestion, edits, button, feedback) {
     const data = await post(`/api/suggestions/${suggestion.id}/accept`, edits || {});
     dropSuggestion(suggestion.id);
     bus.emit("memory:added", data.memory);
-    announce(`Saved: ${data.memory.content}`);
+    undoToast(`Saved: ${truncate(data.memory.content, 80)}`, () => reopen(suggestion));
   } catch (error) {
     button.disabled = false;
     settleFailure(item, suggestion, error, feedback);
@@ -153,11 +172,23 @@ async function dismiss(item, suggestion, button) {
   try {
     await post(`/api/suggestions/${suggestion.id}/dismiss`);
     dropSuggestion(suggestion.id);
-    announce("Suggestion dismissed.");
+    undoToast(`Dismissed: ${truncate(suggestion.content, 80)}`, () => reopen(suggestion));
   } catch (error) {
     button.disabled = false;
     settleFailure(item, suggestion, error);
   }
+}
+
+/** Undo of accept or dismiss (the toast's button): back in the list; a memory it made goes
+ * to the trash. */
+async function reopen(suggestion) {
+  const data = await post(`/api/suggestions/${suggestion.id}/reopen`);
+  if (data.deleted) bus.emit("memory:removed", data.deleted.id);
+  suggestions = [data.suggestion, ...suggestions.filter((s) => s.id !== suggestion.id)];
+  renderSuggestions();
+  return {message: "Back in your suggestions.",
+          after: () => $("suggestion-list").querySelector(
+            `[data-id="${suggestion.id}"] button`)?.focus({preventScroll: true})};
 }
 
 function settleFailure(item, suggestion, error, feedback) {
@@ -284,12 +315,15 @@ function contradictionDialog(contradiction) {
   const choice = (testid, label, resolution, primary = false) =>
     h("button", {type: "button", class: `btn resolve-choice${primary ? " btn-primary" : ""}`,
                  testid, on: {click: (e) => resolve(resolution, e.currentTarget)}}, label);
+  // Focus starts on the highlighted choice, so Enter does what the page suggests.
+  const replace = choice("resolve-replace", "Replace (keep the new one)", "replace", true);
 
   modal = openModal({
     testid: "contradiction-dialog",
     title: "These memories may disagree",
     wide: true,
     onEscape: decideLater,
+    initialFocus: () => replace,
     build(dialog) {
       const explanation = contradiction.explanation || "";
       dialog.append(
@@ -306,7 +340,7 @@ function contradictionDialog(contradiction) {
         errorSlot,
         h("div", {class: "resolve-actions"},
           choice("resolve-keep-both", "Keep both", "keep_both"),
-          choice("resolve-replace", "Replace (keep the new one)", "replace", true),
+          replace,
           choice("resolve-keep-original", "Keep original", "keep_original"),
           h("button", {type: "button", class: "btn btn-quiet later",
                        on: {click: decideLater}}, "Decide later")));
