@@ -372,23 +372,27 @@ def test_each_version_is_validated_and_a_bad_one_imports_nothing(make_client, ve
 
 
 def test_a_files_memories_are_compared_with_the_ones_kept_before_them_in_tiles(monkeypatch):
-    """KeptNeighbours in small tiles finds exactly the earlier kept rows brute force finds."""
+    """KeptNeighbours in small tiles finds exactly the closest earlier kept rows brute force
+    finds, at most `limit` of them."""
     from lumara_web.memory import transfer
 
     rng = np.random.default_rng(4)
-    base = rng.standard_normal((12, 16))
-    vectors = np.concatenate([base, base[:8] + 0.05 * rng.standard_normal((8, 16))])
+    base = rng.standard_normal((4, 16))  # four clusters of five alike rows
+    vectors = base[np.arange(20) % 4] + 0.3 * rng.standard_normal((20, 16))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     cosines = vectors @ vectors.T
     monkeypatch.setattr(transfer, "TILE", 7)  # tiles that cut through the pairs
     kept_rows = [i for i in range(len(vectors)) if i % 3 != 1]  # some rows not kept
-    neighbours = transfer.KeptNeighbours(vectors, 0.9)
-    found, expected = [], []
-    for i in range(len(vectors)):
-        found.append([j for j, _ in neighbours.near(i)])
-        expected.append(sorted((j for j in range(i) if j in kept_rows and cosines[i, j] >= 0.9),
-                               key=lambda j: -cosines[i, j]))
-        if i in kept_rows:
-            neighbours.keep(i)
-    assert found == expected
-    assert sum(map(len, found)) >= 5  # most near copies found their kept original
+    for limit in (len(vectors), 2, 1):
+        neighbours = transfer.KeptNeighbours(vectors, 0.9)
+        found, expected = [], []
+        for i in range(len(vectors)):
+            found.append([j for j, _ in neighbours.near(i, limit)])
+            expected.append(sorted((j for j in range(i)
+                                    if j in kept_rows and cosines[i, j] >= 0.9),
+                                   key=lambda j: -cosines[i, j])[:limit])
+            if i in kept_rows:
+                neighbours.keep(i)
+        assert found == expected
+        if limit == len(vectors):
+            assert sum(len(rows) > 1 for rows in found) >= 3  # lists the limits below cut

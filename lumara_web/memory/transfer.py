@@ -440,7 +440,8 @@ def check_import(conn: Any, document: ImportDocument, vectors: list[np.ndarray],
         else:
             stored_id, earlier_index, similarity = _nearest_duplicate(
                 conn, vector, content, threshold, settings, vector_index,
-                [(j, contents[j], cosine) for j, cosine in kept.near(index)])
+                [(j, contents[j], cosine)
+                 for j, cosine in kept.near(index, DUPLICATE_CANDIDATES)])
             if stored_id is None and earlier_index is None:
                 seen_contents[normalized] = index
                 kept.keep(index)
@@ -475,7 +476,9 @@ def _stored(memory: ImportedMemory, vector: np.ndarray) -> store.NewStoredMemory
         created_at=memory.created_at, updated_at=memory.updated_at, versions=memory.versions)
 
 
-# Stored neighbours judged per imported memory (find_related's count for one finding).
+# Neighbours judged per imported memory, among the stored ones and among the file's own
+# (find_related's count for one finding): a file of alike sentences ("Nadia prefers rye
+# bread", "Zara prefers rye bread", ...) would otherwise have each judged against thousands.
 DUPLICATE_CANDIDATES = 4
 # File rows compared at a time with the rows kept before them: a TILE × kept block of
 # float32 cosines, 100 MB at 100,000 kept.
@@ -498,27 +501,33 @@ class KeptNeighbours:
         self._block: np.ndarray = np.empty((0, 0), np.float32)
         self._before_block = 0  # rows kept before the block began
 
-    def near(self, index: int) -> list[tuple[int, float]]:
-        """The kept rows before `index` at cosine ≥ threshold: (position, cosine), closest
-        first. Asked in increasing order of `index`."""
+    def near(self, index: int, limit: int) -> list[tuple[int, float]]:
+        """The `limit` closest kept rows before `index` at cosine ≥ threshold: (position,
+        cosine), closest first. Asked in increasing order of `index`."""
         start = index - index % TILE
         if start != self._block_start:
             self._block_start, self._before_block = start, len(self._positions)
             self._block = (self.vectors[start:start + TILE]
                            @ self._rows[:self._before_block].T)
-        cosines = self._block[index - start]
-        found = [(self._positions[column], float(cosines[column]))
-                 for column in np.nonzero(cosines >= self.threshold)[0]]
+        found = _closest(self._block[index - start], self.threshold, limit)
         if len(self._positions) > self._before_block:  # kept since the block began
             within = self._rows[self._before_block:len(self._positions)] @ self.vectors[index]
-            found += [(self._positions[self._before_block + row], float(within[row]))
-                      for row in np.nonzero(within >= self.threshold)[0]]
+            found += [(self._before_block + row, cosine)
+                      for row, cosine in _closest(within, self.threshold, limit)]
         found.sort(key=lambda pair: -pair[1])
-        return found
+        return [(self._positions[row], cosine) for row, cosine in found[:limit]]
 
     def keep(self, index: int) -> None:
         self._rows[len(self._positions)] = self.vectors[index]
         self._positions.append(index)
+
+
+def _closest(cosines: np.ndarray, threshold: float, limit: int) -> list[tuple[int, float]]:
+    """The columns of the `limit` largest `cosines` at or above `threshold`, with them."""
+    columns = np.nonzero(cosines >= threshold)[0]
+    if len(columns) > limit:
+        columns = columns[np.argpartition(-cosines[columns], limit - 1)[:limit]]
+    return [(int(column), float(cosines[column])) for column in columns]
 
 
 def _nearest_duplicate(conn: Any, vector: np.ndarray, content: str, threshold: float,
