@@ -25,26 +25,36 @@ HOLIDAY = "Chess is what I do with them at the school on the holiday."
 
 # -- cues ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("a, b, reason", [
-    ("The museum pass expires in 2027.", "The museum pass expires in 2029.", "years"),
-    ("I own three bicycles.", "I own five bicycles.", "numbers"),
-    ("The flat is on the third floor.", "The flat is on the 4th floor.", "numbers"),
-    ("Choir practice is on Wednesdays.", "Choir practice is on Saturdays.", "dates"),
-    ("My niece was born in April.", "My niece was born in November.", "dates"),
-    ("Our front door is painted yellow.", "Our front door is painted blue.", "colours"),
-    ("The garden faces east.", "The garden faces west.", "sides"),
-    ("My accountant is Dr. Varga.", "My accountant is Dr. Novak.", "names"),
-    ("The cabin is in Bergen.", "The cabin is in Tromsø.", "names"),
-    ("My rhesus factor is B positive.", "My rhesus factor is AB positive.", "names"),
-    ("I am afraid of dogs.", "I am not afraid of dogs.", "opposite"),
-    ("I have a gluten allergy.", "I have no gluten allergy.", "opposite"),
-    ("I eat meat.", "I never eat meat.", "opposite"),
-    ("I like jazz concerts.", "I hate jazz concerts.", "opposite"),
-    ("I enjoy long hikes.", "I don't enjoy long hikes.", "opposite"),
-    ("The village pharmacy is cheap.", "The village pharmacy is expensive.", "Opposite words"),
-    ("My laptop is fast.", "My laptop is slow.", "Opposite words"),
-    ("I remember my dreams.", "I forget my dreams.", "Opposite words"),
+    ("The museum pass expires in 2027.", "The museum pass expires in 2029.",
+     "One says 2027, the other 2029."),
+    ("I own three bicycles.", "I own five bicycles.", "One says three, the other five."),
+    ("The flat is on the third floor.", "The flat is on the 4th floor.", "third, the other 4th"),
+    ("Choir practice is on Wednesdays.", "Choir practice is on Saturdays.",
+     "Wednesdays, the other Saturdays"),
+    ("My niece was born in April.", "My niece was born in November.",
+     "One says April, the other November, about your niece."),
+    ("Our front door is painted yellow.", "Our front door is painted blue.",
+     "yellow, the other blue, about your front door"),
+    ("The garden faces east.", "The garden faces west.", "east, the other west"),
+    ("My accountant is Dr. Varga.", "My accountant is Dr. Novak.",
+     "Varga, the other Novak, about your accountant"),
+    ("The cabin is in Bergen.", "The cabin is in Tromsø.", "Bergen, the other Tromsø"),
+    ("My rhesus factor is B positive.", "My rhesus factor is AB positive.",
+     "One says B, the other AB, about your rhesus factor."),
+    ("I am afraid of dogs.", "I am not afraid of dogs.", "One denies what the other says (“not”)."),
+    ("I have a gluten allergy.", "I have no gluten allergy.", "denies what the other says (“no”)"),
+    ("I eat meat.", "I never eat meat.", "denies what the other says (“never”)"),
+    ("I like jazz concerts.", "I hate jazz concerts.", "One says “like”, the other “hate”."),
+    ("I enjoy long hikes.", "I don't enjoy long hikes.", "“enjoy”, the other “don't enjoy”"),
+    ("The village pharmacy is cheap.", "The village pharmacy is expensive.",
+     "cheap, the other expensive"),
+    ("My laptop is fast.", "My laptop is slow.", "fast, the other slow, about your laptop"),
+    ("I remember my dreams.", "I forget my dreams.", "One says remember, the other forget."),
+    ("My licence plate is XK12 ABC.", "My licence plate is AB34 CDE.",
+     "One says XK12 ABC, the other AB34 CDE, about your licence plate."),
 ])
 def test_a_contradiction_cue_fires_and_says_why(a, b, reason):
+    """The reason names the two values as written, and what they are of where both say."""
     found = cues(a, b).contradiction
     assert found is not None and reason in found
     assert cues(b, a).contradiction is not None  # whichever memory came first
@@ -120,7 +130,7 @@ def test_a_looser_substitution_is_related():
 def test_verdicts_serialize_with_one_of_the_four_labels():
     verdict = classify(RENT, RENT_CHANGED, 0.91)
     assert verdict.to_dict() == {"label": "contradiction", "confidence": 0.8,
-                                 "explanation": "Different numbers: 900 vs 950.",
+                                 "explanation": "One says 900, the other 950.",
                                  "source": "cues"}
     assert {classify("a b c", "d e f", s).label for s in (0.0, 0.3, 0.9)} <= set(LABELS)
 
@@ -187,7 +197,7 @@ def test_a_contradiction_in_the_duplicate_band_is_a_contradiction_candidate(clie
     [candidate] = body["contradiction_candidates"]
     assert candidate["memory"]["id"] == first["id"]
     assert candidate["verdict"] == {"label": "contradiction", "confidence": 0.8,
-                                    "explanation": "Different numbers: 900 vs 950.",
+                                    "explanation": "One says 900, the other 950.",
                                     "source": "cues"}
 
 
@@ -351,14 +361,16 @@ def test_clauses_carry_the_subject_to_the_clauses_without_one():
         "My cousin Marek lives in Krakow", "My cousin Marek teaches history"]
 
 
-@pytest.mark.parametrize("memory, update", [
-    ("We got a black labrador called Juno in March.", "Our dog is called Nala."),
-    ("Our cat is called Pixel.", "My cat's name is Biscuit."),
-    ("My boat is named Aurora.", "Our boat is called Selkie now."),
-    ("Our border terrier Pickle was born in 2019.", "Our dog is called Biscuit now."),
+@pytest.mark.parametrize("memory, update, old_name, new_name", [
+    ("We got a black labrador called Juno in March.", "Our dog is called Nala.", "Juno", "Nala"),
+    ("Our cat is called Pixel.", "My cat's name is Biscuit.", "Pixel", "Biscuit"),
+    ("My boat is named Aurora.", "Our boat is called Selkie now.", "Aurora", "Selkie"),
+    ("Our border terrier Pickle was born in 2019.", "Our dog is called Biscuit now.",
+     "Pickle", "Biscuit"),
 ])
-def test_a_new_name_for_the_same_thing_is_an_update(memory, update):
-    assert "names" in pair_judge.clause_contradiction(memory, update)
+def test_a_new_name_for_the_same_thing_is_an_update(memory, update, old_name, new_name):
+    assert pair_judge.clause_contradiction(memory, update).startswith(
+        f"One says {old_name}, the other {new_name}")
 
 
 @pytest.mark.parametrize("memory, other", [

@@ -76,8 +76,10 @@ def test_denials_said_in_other_ways_agree(a, b):
 def test_a_value_of_the_past_holds_beside_one_of_now_but_a_date_stays():
     assert cues("I lived in Leeds for years.", "I live in York.").contradiction is None
     assert cues("I used to work in Leeds.", "I work in York.").contradiction is None
-    assert "names" in cues("My cousin lives in Leeds.", "My cousin lives in York.").contradiction
-    assert "dates" in cues("We got married in June.", "We got married in August.").contradiction
+    assert cues("My cousin lives in Leeds.", "My cousin lives in York.").contradiction == \
+        "One says Leeds, the other York, about your cousin."
+    assert cues("We got married in June.", "We got married in August.").contradiction == \
+        "One says June, the other August."
 
 
 # -- a denied kind ------------------------------------------------------------------------
@@ -161,7 +163,8 @@ def test_a_kind_against_a_denied_kind_is_no_rewording():
 def test_a_clash_found_through_synonyms_is_a_contradiction_for_review():
     a, b = "Our wedding was on 9 May.", "We married on 21 October."
     found = cues(a, b)
-    assert found.contradiction is None and "dates" in found.reworded_contradiction
+    assert found.contradiction is None
+    assert found.reworded_contradiction == "One says 9 May, the other 21 October."
     verdict = classify(a, b, 0.55)
     assert verdict.label == "contradiction"
     assert verdict.confidence == pair_judge.KNOWLEDGE_CONFIDENCE

@@ -441,6 +441,7 @@ def cues(a: str, b: str) -> Cues:
     same words is sure, one found through a synonym (WordNet may match a rare sense) is
     not. The rest read each word of `b` that is a synonym of one of `a` as `a` says it."""
     names = names_in(a, b)
+    texts = (a, b)
     a, b = _in_usual_words(a), _in_usual_words(b)
     written = words_of(a, names), words_of(b, names)
     as_written = tuple(map(reading, written))
@@ -451,7 +452,7 @@ def cues(a: str, b: str) -> Cues:
     same_values = bool(left.values) and left.values == right.values
     word_overlap = overlap(left.stems, right.stems)
     contradiction = _contradiction(*as_written, overlap(as_written[0].frame,
-                                                        as_written[1].frame))
+                                                        as_written[1].frame), texts)
     return Cues(contradiction,
                 same_values,
                 left.values != right.values, word_overlap,
@@ -464,8 +465,8 @@ def cues(a: str, b: str) -> Cues:
                 or _two_roles(a, b) or _two_only_ones(left, right)
                 or _denied_by_definition(left, right),
                 left.negative == right.negative or not _denies_what_is_said(left, right),
-                None if contradiction else _contradiction(left, right,
-                                                          overlap(left.frame, right.frame)))
+                None if contradiction else _contradiction(
+                    left, right, overlap(left.frame, right.frame), texts))
 
 
 def _substitution(left: Reading, right: Reading) -> bool:
@@ -481,7 +482,8 @@ def _substitution(left: Reading, right: Reading) -> bool:
     return start_a > 0 and start_b > 0 and end_a - start_a <= 2 and end_b - start_b <= 2
 
 
-def _contradiction(left: Reading, right: Reading, shared_frame: float) -> str | None:
+def _contradiction(left: Reading, right: Reading, shared_frame: float,
+                   texts: tuple[str, str]) -> str | None:
     only_left, only_right = left.values - right.values, right.values - left.values
     kinds = {kind for kind, _ in only_left} & {kind for kind, _ in only_right}
     # The same slot holds different values: the rest of the sentences must match (one word
@@ -499,22 +501,22 @@ def _contradiction(left: Reading, right: Reading, shared_frame: float) -> str | 
     # 12 June").
     if kinds and same_slot and not many_valued and (
             left.past == right.past or kinds & {"date", "year"}):
-        kind = sorted(kinds)[0]
-        shown = (", ".join(sorted(value.capitalize() if kind == "name" else value
-                                  for k, value in side if k == kind))
-                 for side in (only_left, only_right))
-        return f"Different {_KIND_NAMES[kind]}: {next(shown)} vs {next(shown)}."
+        values = [_values_as_written([value for kind, value in side if kind in kinds], text)
+                  for side, text in ((only_left, texts[0]), (only_right, texts[1]))]
+        return _different_values(*(_differing_words(*texts) or values),
+                                 _shared_subject(*texts))
     for words, (one, other) in zip(_OPPOSITES, _OPPOSITE_STEMS):
         for (this, that), shown in (((one, other), words), ((other, one), words[::-1])):
             if this in left.frame - right.frame and that in right.frame - left.frame and \
                     _same_subject(left.frame - {this}, right.frame - {that}):
-                return f"Opposite words: '{shown[0]}' vs '{shown[1]}'."
+                return _different_values(shown[0], shown[1], _shared_subject(*texts))
     if shared_frame < FRAME_OVERLAP:
         return None
     if left.negative != right.negative and _denies_what_is_said(left, right):
-        shown = (" ".join(f"'{word}'" for word in side.polarity_words) or "no negation"
-                 for side in (left, right))
-        return f"One says the opposite of the other: {next(shown)} vs {next(shown)}."
+        shown = [" ".join(side.polarity_words) for side in (left, right)]
+        if all(shown):  # "like" / "hate"
+            return _different_values(f"“{shown[0]}”", f"“{shown[1]}”", _shared_subject(*texts))
+        return f"One denies what the other says (“{shown[0] or shown[1]}”)."
     return None
 
 
@@ -532,8 +534,54 @@ def _same_subject(left: frozenset[str], right: frozenset[str]) -> bool:
     return left == right or overlap(left, right) >= FRAME_OVERLAP
 
 
-_KIND_NAMES = {"number": "numbers", "year": "years", "date": "dates", "colour": "colours",
-               "side": "sides", "name": "names"}
+def _different_values(one: str, other: str, subject: str) -> str:
+    """The reason two memories clash, as a person would put it: "One says 42, the other
+    39, about your shoe size."."""
+    about = f", about {subject}" if subject else ""
+    return f"One says {one}, the other {other}{about}."
+
+
+def _differing_words(a: str, b: str) -> tuple[str, str] | None:
+    """The one stretch of words where `a` and `b` differ, each as written ("XK12 ABC" /
+    "AB34 CDE"), or None where they differ in more places than one."""
+    words = [re.findall(r"[\w'’:.,-]*\w", text) for text in (a, b)]
+    matcher = difflib.SequenceMatcher(a=[word.lower() for word in words[0]],
+                                      b=[word.lower() for word in words[1]], autojunk=False)
+    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    if len(changes) != 1 or changes[0][0] != "replace":
+        return None
+    _, start_a, end_a, start_b, end_b = changes[0]
+    if max(end_a - start_a, end_b - start_b) > _LONGEST_SHOWN_VALUE:
+        return None
+    return " ".join(words[0][start_a:end_a]), " ".join(words[1][start_b:end_b])
+
+
+# Words of a differing stretch shown as the value: a licence plate, a date with its month.
+_LONGEST_SHOWN_VALUE = 4
+
+
+def _values_as_written(values: list[str], text: str) -> str:
+    """`values` (lower case) in the order and case `text` writes them: "9 May"."""
+    found = sorted((match.start(), match.group(0)) for match in (
+        re.search(rf"\b{re.escape(value)}\b", text, re.IGNORECASE) for value in values)
+        if match)
+    return " ".join(written for _, written in found) or ", ".join(sorted(values))
+
+
+def _shared_subject(a: str, b: str) -> str:
+    """What both sentences say is the user's ("your licence plate" for "My licence plate is
+    …"), or "" where they do not name it alike."""
+    found = [_POSSESSION.search(text) for text in (a, b)]
+    if all(found) and found[0].group(1).lower() == found[1].group(1).lower():
+        return "your " + found[0].group(1)
+    return ""
+
+
+# "my licence plate is", "our landlord's", "my rent costs": a thing of the user's, up to
+# three words, before the verb that gives its value.
+_POSSESSION = re.compile(r"\b(?:my|our)\s+([A-Za-z-]+(?:\s+[A-Za-z-]+){0,2}?)"
+                         r"(?='s\b|\s+(?:is|are|was|were|has|have|had|costs?|starts?|"
+                         r"ends?|lives?|works?|runs?)\b)", re.IGNORECASE)
 
 
 # -- what the words mean: synonyms, kinds, feelings (WordNet, through lexicon) ------------
@@ -1103,7 +1151,7 @@ def renaming(a: str, b: str) -> str | None:
             same_thing = stem(thing) == stem(other_thing) or lexicon.is_a(
                 thing, other_thing) or lexicon.is_a(other_thing, thing)
             if same_thing and name.lower() != other_name.lower():
-                return f"Different names for the {other_thing}: {name} vs {other_name}."
+                return _different_values(name, other_name, f"your {other_thing}'s name")
     return None
 
 
