@@ -445,3 +445,20 @@ def test_benchmark_ratios_and_units_read_naturally():
     assert format_ratio(1.45 / 56.35) == "39× faster than"
     assert unit_of("search.ms") == unit_of("chat.ttft_ms") == "ms"
     assert unit_of("process.rss_mb") == "MB"
+
+
+def test_the_plain_summary_names_every_promise_that_is_not_met(app, monitor):
+    from lumara_web.web.metrics import plain_summary
+
+    def summary() -> list[str]:
+        return plain_summary(metrics_report.build_report(app.extensions["lumara"], 0,
+                                                         benchmarks_path=None))
+
+    before = summary()
+    assert not any(line.startswith("Answers take") for line in before)
+    assert before[-1].startswith("All promises met (")  # start-up's own samples
+    monitor.record("chat.total_ms", 3_500.0)  # over the 2 s promise
+    after = summary()
+    assert "Answers take 3.5 s on this computer (the one since start)." in after
+    assert re.fullmatch(r"\d+ of \d+ promises met; not met: Chat, memory-grounded answer\.",
+                        after[-1]), after[-1]

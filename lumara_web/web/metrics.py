@@ -143,8 +143,58 @@ def render_html(report: dict) -> str:
     charts = {name: sparkline(summary["samples"], aim=aims.get(name))
               for name, summary in report["operations"].items()}
     return render_template("metrics.html", report=report, charts=charts, fmt=format_value,
+                           summary=plain_summary(report),
                            ratio=format_ratio, uptime=format_uptime, unit_of=unit_of,
                            status_icons=STATUS_ICONS, window=WINDOW)
+
+
+def plain_summary(report: dict) -> list[str]:
+    """The page's first lines, for a person rather than a developer: how long answers and
+    searches take on this computer, and whether every promise holds."""
+    rows = {row["key"]: row for row in report["targets"]}
+    lines = []
+    answer = _figure(rows["chat_answer"])
+    if answer:
+        lines.append(f"Answers take {_seconds(answer[0])} on this computer ({answer[1]}).")
+    search = _figure(rows["hybrid_search"]) or _figure(rows["search"])
+    if search:
+        lines.append(f"Searching your memories takes {format_value(search[0], 'ms')} "
+                     f"({search[1]}).")
+    promised = [row for row in report["targets"] if row["promise"] != "—"]
+    missed = [row["operation"] for row in promised if _status(row) == "missed"]
+    unknown = sum(_status(row) == "no data" for row in promised)
+    if missed:
+        lines.append(f"{len(promised) - len(missed) - unknown} of {len(promised)} promises "
+                     f"met; not met: {'; '.join(missed)}.")
+    elif unknown == len(promised):
+        lines.append("Nothing is measured yet: use the chat, or run the benchmark.")
+    else:
+        lines.append(f"All promises met ({len(promised) - unknown} of {len(promised)} "
+                     "measured" + (f"; {unknown} not yet" if unknown else "") + ").")
+    return lines
+
+
+def _figure(row: dict) -> tuple[float, str] | None:
+    """A target's figure and where it comes from: this server's own samples first, else the
+    last benchmark run's."""
+    if row["samples"]:
+        count = row["samples"]
+        return row["p50"], f"median of the last {count:,} since start" if count > 1 else \
+            "the one since start"
+    bench = row["benchmark"]
+    if bench and bench.get("p50") is not None:
+        return bench["p50"], "measured by the last benchmark"
+    return None
+
+
+def _status(row: dict) -> str:
+    if row["metric"] and row["samples"]:
+        return row["status"]
+    return row["benchmark"]["status"] if row["benchmark"] else "no data"
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.0f} ms"
 
 
 def sparkline(samples: list[float], *, aim: float | None = None) -> dict:

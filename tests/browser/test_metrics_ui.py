@@ -75,3 +75,21 @@ def test_the_metrics_page_fits_a_narrow_dark_screen(site, page):
     red, green, blue = map(int, re.findall(r"\d+", background)[:3])
     assert red + green + blue < 3 * 64, background  # the dark theme
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("context_options", [{"viewport": {"width": 390, "height": 844},
+                                              "is_mobile": True, "has_touch": True}])
+def test_the_metrics_page_leads_with_a_plain_summary_and_fits_a_phone(site, page):
+    for total_ms in (380.0, 420.0, 400.0):
+        site.services.monitor.record("chat.total_ms", total_ms)
+    site.services.monitor.record("search.hybrid_ms", 2.0)
+    page.goto(site.server.base + "/metrics")
+    summary = by(page, "metrics-summary")
+    expect(summary).to_contain_text("Answers take 0.4 s on this computer "
+                                    "(median of the last 3 since start).")
+    expect(summary).to_contain_text("Searching your memories takes 2.0 ms (the one since start).")
+    expect(summary).to_contain_text(re.compile(r"promises met"))
+    # The summary comes before the developer table.
+    assert summary.bounding_box()["y"] < by(page, "metrics-targets").bounding_box()["y"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.console_errors == []
