@@ -820,3 +820,34 @@ def test_an_answer_that_did_not_end_by_itself_says_why_and_keeps_saying_it(
     turn(chat, conn, SISTER_QUESTION)
     # A question about the user's life gets a shorter budget than a general one.
     assert chat_requests(engine)[-1].max_tokens < 200
+
+
+def test_what_a_turn_remembered_is_kept_with_its_answer_as_it_stands_now(
+        services, chat, conn, engine):
+    lisbon = remember(services, conn, "My sister lives in Lisbon.")
+    statement = "My sister lives in Madrid."
+    engine.enqueue({"content": statement, "tags": ["family"]}, "extract")
+    events = turn(chat, conn, statement)
+    saved, found = one(events, "memory_saved"), one(events, "contradiction")
+    assert saved["outcome"] == {"kind": "saved", "memory_id": saved["memory"]["id"],
+                                "content": statement}
+    done = one(events, "done")
+
+    def outcomes() -> list[dict]:
+        _, messages = services.conversations.get(conn, done["conversation_id"])
+        [answer_message] = [message for message in messages
+                            if message.id == done["message_id"]]
+        assert all(not message.outcomes for message in messages if message is not answer_message)
+        return answer_message.outcomes
+
+    first, second = outcomes()
+    assert first == {**saved["outcome"], "state": "kept", "changed": False}
+    assert second == {**found["outcome"], "state": "pending", "resolution": None}
+    assert (second["memory_id"], second["existing_memory_id"]) == (saved["memory"]["id"],
+                                                                    lisbon.id)
+    assert second["explanation"] == found["contradiction"]["explanation"]
+
+    services.review.resolve_contradiction(conn, found["contradiction"]["id"], "keep_original")
+    first, second = outcomes()
+    assert first["state"] == "gone"  # keeping the original put the new one in the trash
+    assert (second["state"], second["resolution"]) == ("resolved", "keep_original")

@@ -28,7 +28,8 @@ KILLS = 20
 # Client threads writing at once: more than one, so writes queue on SQLite's write lock
 # and on the embedding thread when the kill comes; the machine has two cores.
 WRITERS = 3
-# Seconds of writing before each kill, drawn at random. A burst starts as soon as /health
+# Seconds of writing before each kill, drawn at random (and at least until each writer has
+# had a write acknowledged). A burst starts as soon as /health
 # says "ok", while the chat model's warm-up (~2 s) still holds the inference thread, where
 # embeddings wait between its prompt chunks; the longer bursts go on after it, where a write
 # takes ~30 ms and kills land in more places (embedding, SQLite commit, the response).
@@ -62,6 +63,9 @@ class Ledger:
     searches: int = 0
     failures: list[str] = field(default_factory=list)  # writes refused, searches wrong
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set once every writer has a write acknowledged in this burst, or one failed: a kill
+    # before that would make a burst of nothing on a slow or loaded machine.
+    burst_counted: threading.Event = field(default_factory=threading.Event)
 
 
 def memory_body(rng: random.Random, kill: int, writer: int, number: int) -> dict:
@@ -85,10 +89,13 @@ def write_until_stopped(base: str, kill: int, writer: int, stop: threading.Event
         if code != 201:  # reported by the test: an assert here would die with the thread
             with ledger.lock:
                 ledger.failures.append(f"write answered {code}: {answer}")
+            ledger.burst_counted.set()
             return
         with ledger.lock:
             ledger.acknowledged[answer["memory"]["id"]] = body
             ledger.last_acknowledged[writer] = answer["memory"]["id"]
+            if all(ledger.last_acknowledged):
+                ledger.burst_counted.set()
         number += 1
 
 
@@ -186,6 +193,7 @@ def test_no_acknowledged_memory_is_lost_when_the_server_is_killed_mid_write(
 
             stop = threading.Event()
             ledger.last_acknowledged = [0] * WRITERS
+            ledger.burst_counted.clear()
             pending_before = len(ledger.unacknowledged)
             threads = [threading.Thread(target=write_until_stopped,
                                         args=(server.base, kill, writer, stop, ledger))
@@ -195,6 +203,7 @@ def test_no_acknowledged_memory_is_lost_when_the_server_is_killed_mid_write(
             for thread in threads:
                 thread.start()
             stop.wait(rng.uniform(*BURST_SECONDS))
+            assert ledger.burst_counted.wait(120), "no write acknowledged in two minutes"
             stop.set()  # no new write starts; the ones under way meet the kill
             server.kill()
             for thread in threads:

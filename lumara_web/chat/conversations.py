@@ -4,12 +4,14 @@ connection, knows no Flask."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..errors import NotFound
 from ..memory.validation import Page
 from ..storage import conversation_store
 from ..storage.conversation_store import Conversation, Message
+from .outcomes import with_state
 
 
 class ConversationService:
@@ -18,10 +20,14 @@ class ConversationService:
         return conversation_store.list_conversations(conn, limit=page.limit, offset=page.offset)
 
     def get(self, conn: Any, conversation_id: int) -> tuple[Conversation, list[Message]]:
-        """The conversation and all its messages, oldest first."""
+        """The conversation and all its messages, oldest first; what each turn did
+        besides answering as it stands now (outcomes.with_state)."""
         conversation = _found(conversation_store.get_conversation(conn, conversation_id),
                               conversation_id)
-        return conversation, conversation_store.list_messages(conn, conversation_id)
+        messages = conversation_store.list_messages(conn, conversation_id)
+        return conversation, [replace(message, outcomes=[with_state(conn, outcome)
+                                                         for outcome in message.outcomes])
+                              if message.outcomes else message for message in messages]
 
     def rename(self, conn: Any, conversation_id: int, title: str) -> Conversation:
         return _found(conversation_store.rename_conversation(conn, conversation_id, title),

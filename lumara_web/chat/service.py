@@ -32,6 +32,7 @@ from ..storage import conversation_store, review_store
 from ..storage.store import ScoredMemory
 from ..text import content_words, names_in
 from . import grounding, prompts
+from .outcomes import outcome_of
 from .rendering import render_markdown
 from .understanding import Understanding, refers_back, understand
 
@@ -112,17 +113,22 @@ class ChatService:
         user_message = conversation_store.add_message(conn, conversation.id, "user",
                                                       request.content)
         try:
-            answered = yield from self._answer(conn, conversation.id, history, understood,
-                                               stop, started, earlier)
+            answer_id = yield from self._answer(conn, conversation.id, history, understood,
+                                                stop, started, earlier)
         except LumaraError as failure:  # before any answer: busy, model unavailable, …
             # The message is saved: the conversation id lets the client carry on in it.
             yield {"type": "error", "code": failure.code, "message": failure.message,
                    "conversation_id": conversation.id}
             return
-        if answered and understood.intent == "statement" and not stop.is_set():
-            yield from self._remember(conn, understood.text, conversation.id, user_message.id,
-                                      stop)
-        if answered and not stop.is_set():
+        if answer_id is not None and understood.intent == "statement" and not stop.is_set():
+            for event in self._remember(conn, understood.text, conversation.id,
+                                        user_message.id, stop):
+                if (outcome := outcome_of(event)) is not None:
+                    # Kept with the answer: the conversation shows it after a reload too.
+                    conversation_store.add_outcome(conn, answer_id, outcome)
+                    event = {**event, "outcome": outcome}
+                yield event
+        if answer_id is not None and not stop.is_set():
             self._read_ahead(conn, conversation.id)
 
     def _drop_read_ahead(self) -> None:
@@ -145,7 +151,8 @@ class ChatService:
     def _answer(self, conn: Any, conversation_id: int, history: list[dict],
                 understood: Understanding, stop: threading.Event,
                 started: float, earlier: str | None = None) -> Iterator[dict]:
-        """Events from the receipt to 'done'; returns whether the answer completed."""
+        """Events from the receipt to 'done'; returns the answer's message id if it
+        completed, else None."""
         intent, content = understood.intent, understood.text
         hits: list[ScoredMemory] = []
         query = f"{earlier} {content}" if earlier else content
@@ -246,11 +253,11 @@ class ChatService:
         if error is not None:
             yield {"type": "error", "code": error.code, "message": error.message,
                    "conversation_id": conversation_id}
-            return False
+            return None
         yield {"type": "done", "message_id": answer.id, "conversation_id": conversation_id,
                "status": status, "stats": stats, "text": text,
                "html": render_markdown(text)}
-        return status == "complete"
+        return answer.id if status == "complete" else None
 
     @staticmethod
     def _grounded(answer: str, question: str, asked: str, memories: list[str],

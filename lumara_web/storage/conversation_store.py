@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,8 @@ class Message:
     memories: list[dict]  # the receipt: memories the answer was grounded on
     stats: dict
     created_at: str
+    # What the turn did besides answering, on its answer: see add_outcome.
+    outcomes: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +45,8 @@ _CONVERSATION_SELECT = """
            (SELECT count(*) FROM messages AS m WHERE m.conversation_id = c.id)
     FROM conversations AS c"""
 
-_MESSAGE_COLUMNS = "id, conversation_id, role, content, status, memories, stats, created_at"
+_MESSAGE_COLUMNS = ("id, conversation_id, role, content, status, memories, stats, created_at,"
+                    " outcomes")
 
 
 def _conversation(row: Any) -> Conversation:
@@ -53,7 +56,7 @@ def _conversation(row: Any) -> Conversation:
 def _message(row: Any) -> Message:
     return Message(id=row[0], conversation_id=row[1], role=row[2], content=row[3],
                    status=row[4], memories=json.loads(row[5]), stats=json.loads(row[6]),
-                   created_at=row[7])
+                   created_at=row[7], outcomes=json.loads(row[8]))
 
 
 def _activity_time(conn: Any) -> str:
@@ -122,6 +125,14 @@ def add_message(conn: Any, conversation_id: int, role: str, content: str, *,
                      (now, conversation_id))
     return Message(cursor.lastrowid, conversation_id, role, content, status,
                    list(memories or []), dict(stats or {}), now)
+
+
+def add_outcome(conn: Any, message_id: int, outcome: dict) -> None:
+    """Keeps with an answer what its turn did besides answering ({"kind": "saved",
+    "memory_id": 7, "content": …}), in order."""
+    with transaction(conn):
+        conn.execute("UPDATE messages SET outcomes = json_insert(outcomes, '$[#]', json(?))"
+                     " WHERE id = ?", (json.dumps(outcome), message_id))
 
 
 def list_messages(conn: Any, conversation_id: int) -> list[Message]:

@@ -248,6 +248,14 @@ def m007_meta(conn: Any) -> None:
         ) WITHOUT ROWID""")
 
 
+def m008_message_outcomes(conn: Any) -> None:
+    """What a turn did besides answering (a memory saved, suggested, found already kept, a
+    contradiction raised), kept with its answer so the conversation shows it after a
+    reload: a JSON list of {"kind", ids, "content"} (conversation_store.add_outcome)."""
+    conn.execute("ALTER TABLE messages ADD COLUMN outcomes TEXT NOT NULL DEFAULT '[]' "
+                 "CHECK (json_valid(outcomes))")
+
+
 MIGRATIONS: list[Callable[[Any], None]] = [
     m001_memories_vectors_embedding_cache,
     m002_conversations_suggestions_contradictions,
@@ -256,6 +264,7 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     m005_deleted_memories,
     m006_memory_keywords,
     m007_meta,
+    m008_message_outcomes,
 ]
 
 

@@ -8,11 +8,13 @@ import {initConversations, restoreConversation} from "./conversations.js";
 import {$, autoGrow, bus} from "./dom.js";
 import {connectionLost, dispatchTurn, handleEvent, initTurns, isAnswering, pendingAnswer,
         setHealth, setStatus, stop, submit, updateComposer} from "./turns.js";
+import {initOutcomes} from "./outcomes.js";
 import {isModalOpen} from "./ui.js";
 
 export function initChat(initialHealth) {
   const input = $("chat-input");
   initTurns(initialHealth?.status || "ok");
+  initOutcomes();
   initConversations({leave: () => setStatus(""), pendingAnswer});
 
   $("composer").addEventListener("submit", (event) => {

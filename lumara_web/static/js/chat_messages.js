@@ -3,7 +3,8 @@
 // Model text is only ever set as textContent; the one HTML inserted is the server's sanitized
 // `html` of a finished answer (chat/rendering.py).
 
-import {$, ago, autoGrow, bus, copyButton, h, percent} from "./dom.js";
+import {$, ago, autoGrow, copyButton, h, percent} from "./dom.js";
+import {outcomeNote} from "./outcomes.js";
 
 export function userMessage(content) {
   return h("article", {class: "message", testid: "message", dataset: {role: "user",
@@ -38,6 +39,12 @@ export function addCutNote(element, stats) {
 export function fillAnswer(body, html) {
   body.innerHTML = html || ""; // sanitized Markdown from the server: see rendering.py
   enhanceCode(body);
+}
+
+/** A stored message as the log shows it: the message, then what its turn did besides
+ * answering. */
+export function historyItems(message) {
+  return [historyMessage(message), ...(message.outcomes || []).map(outcomeNote)];
 }
 
 export function historyMessage(message) {
@@ -131,21 +138,6 @@ export function showForgotten(row, forgotten) {
   button.disabled = false;
   button.hidden = forgotten;
   done.hidden = !forgotten;
-}
-
-/** A small line after an answer: what it remembered, with a link to the memory or the
- * review queue. */
-export function chatNote(label, content, {memoryId, review = false} = {}) {
-  const parts = [h("span", {text: label}), h("span", {class: "note-content", text: `“${content}”`})];
-  if (memoryId) {
-    parts.push(h("a", {href: `#memory-${memoryId}`, class: "memory-link",
-                       dataset: {memoryId: String(memoryId)}}, "Show"));
-  }
-  if (review) {
-    parts.push(h("button", {type: "button", class: "btn-link",
-                            on: {click: () => bus.emit("review:show")}}, "Review"));
-  }
-  return h("p", {class: "chat-note"}, parts);
 }
 
 /** Code blocks get a copy button of their own. */

@@ -3,7 +3,7 @@
 // load that arrives for a conversation no longer shown stays out of the log.
 
 import {del, get, patch} from "./api.js";
-import {historyMessage, showWelcome} from "./chat_messages.js";
+import {historyItems, showWelcome} from "./chat_messages.js";
 import {$, ago, announce, bus, h, icon, recall, store, truncate} from "./dom.js";
 import {LIMITS} from "./page_config.js";
 import {confirmDialog, errorBox} from "./ui.js";
@@ -96,7 +96,7 @@ async function openConversation(id, {quiet = false} = {}) {
   }
   if (token !== viewToken) return;
   setCurrent(data.conversation);
-  log.replaceChildren(...data.messages.map(historyMessage));
+  log.replaceChildren(...data.messages.flatMap(historyItems));
   // An answer still streaming into this conversation goes back under its question.
   const pending = view.pendingAnswer(id);
   if (pending) log.append(pending);

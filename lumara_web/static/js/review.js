@@ -160,6 +160,8 @@ async function accept(item, suggestion, edits, button, feedback) {
     const data = await post(`/api/suggestions/${suggestion.id}/accept`, edits || {});
     dropSuggestion(suggestion.id);
     bus.emit("memory:added", data.memory);
+    bus.emit("suggestion:settled", {id: suggestion.id, state: "accepted",
+                                    memory_id: data.memory.id});
     undoToast(`Saved: ${truncate(data.memory.content, 80)}`, () => reopen(suggestion));
   } catch (error) {
     button.disabled = false;
@@ -172,6 +174,7 @@ async function dismiss(item, suggestion, button) {
   try {
     await post(`/api/suggestions/${suggestion.id}/dismiss`);
     dropSuggestion(suggestion.id);
+    bus.emit("suggestion:settled", {id: suggestion.id, state: "dismissed"});
     undoToast(`Dismissed: ${truncate(suggestion.content, 80)}`, () => reopen(suggestion));
   } catch (error) {
     button.disabled = false;
@@ -184,6 +187,7 @@ async function dismiss(item, suggestion, button) {
 async function reopen(suggestion) {
   const data = await post(`/api/suggestions/${suggestion.id}/reopen`);
   if (data.deleted) bus.emit("memory:removed", data.deleted.id);
+  bus.emit("suggestion:settled", {id: suggestion.id, state: "pending", memory_id: null});
   suggestions = [data.suggestion, ...suggestions.filter((s) => s.id !== suggestion.id)];
   renderSuggestions();
   return {message: "Back in your suggestions.",
@@ -295,6 +299,7 @@ function contradictionDialog(contradiction) {
     try {
       const data = await post(`/api/contradictions/${contradiction.id}/resolve`, {resolution});
       if (data.deleted) bus.emit("memory:removed", data.deleted.id);
+      bus.emit("contradiction:settled", {id: contradiction.id, resolution});
       showing = null;
       modal.close();
       announce({keep_both: "Kept both memories.",

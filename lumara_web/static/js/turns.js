@@ -5,10 +5,11 @@
 
 import {api, del} from "./api.js";
 import {connectionProblem, isOpen, send} from "./chat_socket.js";
-import {addCutNote, addMessageNote, assistantMessage, chatNote, clearWelcome, fillAnswer,
-        forgetNote, messageFoot, receipt, showForgotten, userMessage} from "./chat_messages.js";
+import {addCutNote, addMessageNote, assistantMessage, clearWelcome, fillAnswer, forgetNote,
+        messageFoot, receipt, showForgotten, userMessage} from "./chat_messages.js";
 import {adoptConversation, shownConversation} from "./conversations.js";
 import {$, announce, autoGrow, bus, truncate} from "./dom.js";
+import {outcomeNote} from "./outcomes.js";
 import {LIMITS} from "./page_config.js";
 import {errorBox, toast, undoToast} from "./ui.js";
 
@@ -211,16 +212,17 @@ export function handleEvent(event) {
       break;
     case "memory_saved":
       onMemorySaved(event);
+      note(event.outcome);
       break;
     case "memory_suggested":
       bus.emit("suggestion:new", {...event.suggestion, reasons: event.reasons || []});
-      note("Suggested for your review:", event.suggestion.content, {review: true});
+      note(event.outcome);
       break;
     case "memory_exists":
-      note("Already remembered:", event.existing?.memory?.content || event.proposal?.content,
-           {memoryId: event.existing?.memory?.id});
+      note(event.outcome);
       break;
     case "contradiction":
+      note(event.outcome);
       bus.emit("contradiction:new", {
         ...event.contradiction,
         memory: event.memory,
@@ -335,9 +337,10 @@ async function forgetMemory(memory, row) {
   }, `forgotten “${what}”`);
 }
 
-/** A note after an answer, shown only while the conversation it belongs to is. */
-function note(label, content, options) {
-  if (tailToken !== shownConversation().token) return;
-  log.append(chatNote(label, content, options));
+/** What the turn did besides answering, after its answer (and kept with it: a reload shows
+ * it again), shown only while the conversation it belongs to is. */
+function note(outcome) {
+  if (!outcome || tailToken !== shownConversation().token) return;
+  log.append(outcomeNote(outcome));
   scrollToEnd();
 }
