@@ -11,7 +11,7 @@ import pytest
 from lumara_web import create_app
 from lumara_web.chat import prompts
 from lumara_web.chat.service import PERSONAL_ANSWER_TOKENS, history_window
-from lumara_web.errors import LumaraError, NotFound
+from lumara_web.errors import LumaraError, NotFound, ValidationError
 from lumara_web.inference.engine import TOKENS_PER_MESSAGE, GenerationRequest, fit_to_context
 from lumara_web.inference.loading import BackgroundLoad
 from lumara_web.memory.validation import NewMemory
@@ -851,3 +851,82 @@ def test_what_a_turn_remembered_is_kept_with_its_answer_as_it_stands_now(
     first, second = outcomes()
     assert first["state"] == "gone"  # keeping the original put the new one in the trash
     assert (second["state"], second["resolution"]) == ("resolved", "keep_original")
+
+
+# -- redoing the last turn ----------------------------------------------------------------
+def redo(chat, conn, conversation_id: int, how: str, content: str | None = None) -> list:
+    frame = {"conversation_id": conversation_id, "redo": how}
+    if content is not None:
+        frame["content"] = content
+    return list(chat.turn(conn, chat.parse_request(frame)))
+
+
+def conversation_messages(services, conn, conversation_id: int) -> list:
+    return services.conversations.get(conn, conversation_id)[1]
+
+
+def test_regenerate_answers_the_last_question_again_in_its_place(
+        services, chat, conn, engine):
+    remember(services, conn, SISTER)
+    engine.enqueue("Your sister Ana lives in Lisbon.")
+    first = turn(chat, conn, SISTER_QUESTION)
+    conversation_id = one(first, "done")["conversation_id"]
+    engine.enqueue("Ana lives in Lisbon.")
+    events = redo(chat, conn, conversation_id, "regenerate")
+    taken = one(events, "redo")
+    assert taken["removed_message_ids"] == [one(first, "done")["message_id"] - 1,
+                                            one(first, "done")["message_id"]]
+    assert answer(events) == "Ana lives in Lisbon."
+    messages = conversation_messages(services, conn, conversation_id)
+    assert [(m.role, m.content) for m in messages] == [
+        ("user", SISTER_QUESTION), ("assistant", "Ana lives in Lisbon.")]
+    assert messages[1].id == one(events, "done")["message_id"]
+
+
+def test_regenerating_a_statements_answer_keeps_what_it_remembered(
+        services, chat, conn, engine):
+    engine.enqueue({"content": "My dog is called Rex.", "tags": []}, "extract")
+    first = turn(chat, conn, "My dog is called Rex.")
+    saved = one(first, "memory_saved")["memory"]
+    conversation_id = one(first, "done")["conversation_id"]
+    events = redo(chat, conn, conversation_id, "regenerate")
+    assert "memory_saved" not in kinds(events) and one(events, "redo")["trashed"] == []
+    [_, reply] = conversation_messages(services, conn, conversation_id)
+    assert [o["memory_id"] for o in reply.outcomes] == [saved["id"]]  # carried over
+    assert [m.content for m in store.list_memories(conn)[0]] == ["My dog is called Rex."]
+
+
+def test_an_edited_statement_replaces_what_the_old_one_saved(services, chat, conn, engine):
+    engine.enqueue({"content": "My dog is called Rex.", "tags": []}, "extract")
+    first = turn(chat, conn, "My dog is called Rex.")
+    rex = one(first, "memory_saved")["memory"]
+    conversation_id = one(first, "done")["conversation_id"]
+    engine.enqueue({"content": "My dog is called Max.", "tags": []}, "extract")
+    events = redo(chat, conn, conversation_id, "edit", "My dog is called Max.")
+    assert [m["id"] for m in one(events, "redo")["trashed"]] == [rex["id"]]
+    assert one(events, "memory_saved")["memory"]["content"] == "My dog is called Max."
+    assert [m.content for m in store.list_memories(conn)[0]] == ["My dog is called Max."]
+    assert store.get_deleted_memory(conn, rex["id"]) is not None  # in the trash: undoable
+    assert [(m.role, m.content) for m in conversation_messages(
+        services, conn, conversation_id)] == [("user", "My dog is called Max."),
+                                              ("assistant", "Noted: your dog is called Max.")]
+
+
+@pytest.mark.parametrize("frame, code", [
+    ({"redo": "again", "conversation_id": 1}, "invalid_redo"),
+    ({"redo": ["edit"], "conversation_id": 1, "content": "x"}, "invalid_redo"),
+    ({"redo": "regenerate"}, "invalid_conversation_id"),
+    ({"redo": "edit", "conversation_id": 1}, "empty_content"),
+])
+def test_a_bad_redo_is_refused(chat, frame, code):
+    with pytest.raises(ValidationError) as refused:
+        chat.parse_request(frame)
+    assert refused.value.code == code
+
+
+def test_redo_in_an_empty_conversation_changes_nothing(services, chat, conn):
+    empty = conversation_store.create_conversation(conn, "empty")
+    with pytest.raises(LumaraError) as refused:
+        redo(chat, conn, empty.id, "regenerate")
+    assert refused.value.code == "nothing_to_redo"
+    assert conversation_messages(services, conn, empty.id) == []

@@ -28,7 +28,7 @@ from ..memory.pair_judge import ContradictionJudge, PairVerdict
 from ..memory.service import MemoryService
 from ..memory.validation import NewMemory
 from ..observability.perf import PerfMonitor
-from ..storage import conversation_store, review_store
+from ..storage import conversation_store, review_store, store
 from ..storage.store import ScoredMemory
 from ..text import content_words, names_in
 from . import grounding, prompts
@@ -51,6 +51,12 @@ PERSONAL_ANSWER_TOKENS = 96
 class TurnRequest:
     content: str
     conversation_id: int | None = None
+    # Redo the conversation's last turn: "regenerate" answers its message again (what it
+    # remembered stays); "edit" puts `content` in its place (what it saved goes to the trash).
+    redo: str | None = None
+
+
+REDOS = ("regenerate", "edit")
 
 
 def receipt_item(hit: ScoredMemory) -> dict:
@@ -82,13 +88,23 @@ class ChatService:
 
     # -- validation -----------------------------------------------------------------------
     def parse_request(self, frame: Mapping[str, Any]) -> TurnRequest:
+        redo = frame.get("redo")
+        if redo is not None and redo not in REDOS:
+            raise ValidationError(f"redo must be one of {', '.join(REDOS)}, or left out.",
+                                  code="invalid_redo")
+        if redo is not None and frame.get("conversation_id") is None:
+            raise ValidationError("Say which conversation's last turn to redo: "
+                                  "conversation_id.", code="invalid_conversation_id")
         content = frame.get("content")
-        if content is None or (isinstance(content, str) and not content.strip()):
+        if redo == "regenerate":
+            content = ""  # the last message's, read by the turn
+        elif content is None or (isinstance(content, str) and not content.strip()):
             raise ValidationError("Write a message first: content is empty.",
                                   code="empty_content")
-        # Length and clean text (no NUL, no lone surrogates): the memory API's own checks.
-        content = validation.parse_text(content, self.settings["max_message_chars"],
-                                        field="The message")
+        else:
+            # Length and clean text (no NUL, no lone surrogates): the memory API's own checks.
+            content = validation.parse_text(content, self.settings["max_message_chars"],
+                                            field="The message")
         conversation_id = frame.get("conversation_id")
         if conversation_id is not None and (
                 isinstance(conversation_id, bool) or not isinstance(conversation_id, int)
@@ -96,7 +112,7 @@ class ChatService:
             raise ValidationError("conversation_id must be a conversation's id (a positive "
                                   "whole number) or left out for a new conversation.",
                                   code="invalid_conversation_id")
-        return TurnRequest(content, conversation_id)
+        return TurnRequest(content, conversation_id, redo)
 
     # -- the turn -------------------------------------------------------------------------
     def turn(self, conn: Any, request: TurnRequest,
@@ -105,13 +121,17 @@ class ChatService:
         started = time.perf_counter()
         self._drop_read_ahead()  # this turn's own prompt reads what it would have read
         conversation = self._conversation(conn, request)
+        content, carried = request.content, []
+        if request.redo is not None:
+            content, carried, events = self._take_back_last_turn(conn, conversation,
+                                                                 request)
+            yield from events
         history = self._history(conn, conversation)
-        understood = understand(request.content)
+        understood = understand(content)
         # A follow-up ("What does she teach?") is looked up with the question before it.
         earlier = self._last_question(conn, conversation) \
             if refers_back(understood.text) else None
-        user_message = conversation_store.add_message(conn, conversation.id, "user",
-                                                      request.content)
+        user_message = conversation_store.add_message(conn, conversation.id, "user", content)
         try:
             answer_id = yield from self._answer(conn, conversation.id, history, understood,
                                                 stop, started, earlier)
@@ -120,7 +140,10 @@ class ChatService:
             yield {"type": "error", "code": failure.code, "message": failure.message,
                    "conversation_id": conversation.id}
             return
-        if answer_id is not None and understood.intent == "statement" and not stop.is_set():
+        for outcome in carried if answer_id is not None else ():
+            conversation_store.add_outcome(conn, answer_id, outcome)
+        if answer_id is not None and understood.intent == "statement" and \
+                request.redo != "regenerate" and not stop.is_set():
             for event in self._remember(conn, understood.text, conversation.id,
                                         user_message.id, stop):
                 if (outcome := outcome_of(event)) is not None:
@@ -130,6 +153,34 @@ class ChatService:
                 yield event
         if answer_id is not None and not stop.is_set():
             self._read_ahead(conn, conversation.id)
+
+    def _take_back_last_turn(self, conn: Any, conversation: conversation_store.Conversation,
+                             request: TurnRequest) -> tuple[str, list[dict], list[dict]]:
+        """Removes the conversation's last message and its answer, for the turn to be done
+        again: (the message to answer, the outcomes the new answer keeps, events saying
+        what went). Regenerating keeps what the turn remembered; an edit sends the memories
+        it saved to the trash (undoable there), as the statement they came from is gone."""
+        messages = conversation_store.recent_messages(conn, conversation.id, limit=2)
+        last_user = next((i for i in range(len(messages) - 1, -1, -1)
+                          if messages[i].role == "user"), None)
+        if last_user is None:
+            raise ValidationError("This conversation has no message to redo.",
+                                  code="nothing_to_redo")
+        taken = messages[last_user:]
+        outcomes = [outcome for message in taken for outcome in message.outcomes]
+        trashed = []
+        if request.redo == "edit":
+            for outcome in outcomes:
+                if outcome["kind"] == "saved" and \
+                        store.get_memory(conn, outcome["memory_id"]) is not None:
+                    trashed.append(self.memories.delete(conn, outcome["memory_id"]).to_dict())
+            outcomes = []
+        conversation_store.delete_messages(conn, [message.id for message in taken])
+        content = messages[last_user].content if request.redo == "regenerate" \
+            else request.content
+        return content, outcomes, [{"type": "redo", "redo": request.redo,
+                                    "removed_message_ids": [m.id for m in taken],
+                                    "trashed": trashed}]
 
     def _drop_read_ahead(self) -> None:
         previous, self._reading_ahead = self._reading_ahead, None

@@ -135,6 +135,11 @@ def add_outcome(conn: Any, message_id: int, outcome: dict) -> None:
                      " WHERE id = ?", (json.dumps(outcome), message_id))
 
 
+def delete_messages(conn: Any, message_ids: list[int]) -> None:
+    with transaction(conn):
+        conn.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in message_ids])
+
+
 def list_messages(conn: Any, conversation_id: int) -> list[Message]:
     rows = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
                         " ORDER BY id", (conversation_id,))

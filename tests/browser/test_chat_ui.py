@@ -248,9 +248,8 @@ def test_memories_and_answers_never_run_as_html(site, page):
     expect(by(messages(page, "user").first, "message-body")).to_have_text(question)
     expect(by(page, "receipt-item")).to_have_count(2)
     expect(by(answer, "message-body")).to_contain_text("<script>window.__xss=1</script>")
-    ask(page, note)  # saved: a toast names it, the list shows it
-    expect(by(page, "toast").filter(has_text="Saved").last).to_contain_text(
-        "<svg onload=window.__xss=1>")
+    ask(page, note)  # saved: a note names it, the list shows it
+    expect(by(page, "outcome-note").last).to_contain_text("<svg onload=window.__xss=1>")
     ask(page, "I think my note is <script>window.__xss=1</script>.")  # a suggestion
     expect(by(page, "suggestion-item")).to_contain_text("<script>")
     by(page, "memory-search").fill("img onerror window")

@@ -1,4 +1,4 @@
-"""What the chat remembers, in a real browser: the saved-memory toast with Undo, suggestions
+"""What the chat remembers, in a real browser: the saved-memory note with Undo, suggestions
 to accept, edit or dismiss, and the contradiction dialog's three resolutions."""
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ def suggestions(site, status: str = "all") -> list[dict]:
     return site.api.get(f"/api/suggestions?status={status}")["items"]
 
 
-def test_a_saved_memory_shows_a_toast_and_undo_removes_it(site, page):
+def test_a_saved_memory_shows_a_note_and_its_undo_removes_it(site, page):
     site.engine.enqueue({"content": REX, "tags": ["pets"]}, "extract")
     site.open(page)
     ask(page, REX)
-    toast = by(page, "toast")
-    expect(toast).to_be_visible()
-    expect(toast).to_contain_text("Saved")
-    expect(toast).to_contain_text(REX)
+    note = by(page, "outcome-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(f"Saved: “{REX}”")
     [saved] = site.api.memories()
     assert saved["content"] == REX and saved["source"] == "chat"
     expect(by(memory_item(page, saved["id"]), "memory-content")).to_have_text(REX)
 
-    by(toast, "toast-undo").click()
+    by(note, "outcome-undo").click()
     expect(memory_item(page, saved["id"])).to_be_hidden()
 
     def undone():

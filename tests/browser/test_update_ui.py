@@ -91,6 +91,6 @@ def test_an_addition_in_the_chat_raises_no_contradiction(site, page):
     assert "memory_saved" in event_types(page), event_types(page)
     assert "contradiction" not in event_types(page), event_types(page)
     assert sorted(site.api.contents()) == sorted([CLOVER, CARROTS])
-    expect(by(page, "toast").filter(has_text=CARROTS)).to_be_visible()
+    expect(by(page, "outcome-note").filter(has_text=CARROTS)).to_be_visible()
     expect(by(page, "contradiction-dialog")).to_have_count(0)
     assert site.api.get("/api/contradictions?status=all")["items"] == []

@@ -101,6 +101,7 @@ async function openConversation(id, {quiet = false} = {}) {
   const pending = view.pendingAnswer(id);
   if (pending) log.append(pending);
   if (!data.messages.length) showWelcome(log);
+  bus.emit("conversation:shown", data.conversation.id);
   log.scrollTop = log.scrollHeight;
 }
 

@@ -8,10 +8,10 @@ import {connectionProblem, isOpen, send} from "./chat_socket.js";
 import {addCutNote, addMessageNote, assistantMessage, clearWelcome, fillAnswer, forgetNote,
         messageFoot, receipt, showForgotten, userMessage} from "./chat_messages.js";
 import {adoptConversation, shownConversation} from "./conversations.js";
-import {$, announce, autoGrow, bus, truncate} from "./dom.js";
+import {$, announce, autoGrow, bus, h, truncate} from "./dom.js";
 import {outcomeNote} from "./outcomes.js";
 import {LIMITS} from "./page_config.js";
-import {errorBox, toast, undoToast} from "./ui.js";
+import {closeOnEscape, errorBox, toast, undoToast} from "./ui.js";
 
 let log, input, sendButton, stopButton, statusText, queueStatus, hint;
 
@@ -28,6 +28,7 @@ export function initTurns(initialHealth) {
   queueStatus = $("queue-status");
   hint = $("chat-hint");
   health = initialHealth;
+  bus.on("conversation:shown", () => markLastTurn());
 }
 
 export function isAnswering() {
@@ -81,6 +82,26 @@ export function submit() {
   }
   input.value = "";
   autoGrow(input);
+  startTurn(content);
+}
+
+/** Regenerate the last answer, or put `content` in place of the last message: both leave
+ * the log (the server deletes them too) and the turn is done again. */
+export function redoLastTurn(redo, content) {
+  const shown = shownConversation();
+  const last = lastUserMessage();
+  if (turn || shown.id === null || !last) return;
+  if (redo === "regenerate") content = last.querySelector("[data-testid='message-body']").textContent;
+  while (last.nextSibling) last.nextSibling.remove();
+  last.remove();
+  startTurn(content, redo);
+}
+
+function lastUserMessage() {
+  return [...log.querySelectorAll("[data-testid='message'][data-role='user']")].pop() || null;
+}
+
+function startTurn(content, redo = null) {
   clearWelcome(log);
   log.append(userMessage(content));
   const {element, body} = assistantMessage("streaming");
@@ -88,9 +109,10 @@ export function submit() {
   const textNode = document.createTextNode("");
   body.append(textNode);
   const shown = shownConversation();
-  turn = {content, conversationId: shown.id, token: shown.token, element,
+  turn = {content, redo, conversationId: shown.id, token: shown.token, element,
           body, textNode, text: "", sent: false, started: false, stopping: false,
           receipt: []};
+  markLastTurn();
   scrollToEnd(true);
   updateComposer();
   dispatchTurn();
@@ -109,6 +131,8 @@ export function dispatchTurn() {
   }
   const frame = {type: "chat", content: turn.content};
   if (turn.conversationId !== null) frame.conversation_id = turn.conversationId;
+  if (turn.redo) frame.redo = turn.redo;
+  if (turn.redo === "regenerate") delete frame.content;  // the server's own copy
   if (!send(frame)) {
     setStatus("Connecting to Lumara…");
     return;
@@ -204,6 +228,9 @@ export function handleEvent(event) {
       if (turn) finishTurn(event);
       if (event.status === "complete") setStatus("Remembering…");
       break;
+    case "redo":
+      onRedo(event);
+      break;
     case "turn_end":
       if (!turn && statusText.textContent === "Remembering…") setStatus("");
       break;
@@ -211,8 +238,9 @@ export function handleEvent(event) {
       onError(event);
       break;
     case "memory_saved":
-      onMemorySaved(event);
-      note(event.outcome);
+      bus.emit("memory:added", event.memory);
+      // Its note under the answer has the Undo; a toast only when that is not on screen.
+      if (!note(event.outcome)) savedToast(event.memory);
       break;
     case "memory_suggested":
       bus.emit("suggestion:new", {...event.suggestion, reasons: event.reasons || []});
@@ -254,6 +282,7 @@ function finishTurn(event) {
   setStatus(event.status === "stopped" ? "Stopped." : "");
   announce(t.text.trim() ? `Lumara answered: ${truncate(t.text, 400)}` : "Answer stopped.");
   adoptConversation(event.conversation_id, t);
+  markLastTurn();
   scrollToEnd();
 }
 
@@ -267,6 +296,7 @@ function failTurn(message, conversationId) {
   setStatus("");
   announce(`Error: ${message}`);
   adoptConversation(conversationId, t);
+  markLastTurn();
   scrollToEnd();
 }
 
@@ -288,9 +318,77 @@ function onError(event) {
   announce(`Error: ${message}`);
 }
 
-function onMemorySaved(event) {
-  const memory = event.memory;
-  bus.emit("memory:added", memory);
+/** An edit took back what the old message saved: to the trash, undoable from the toast. */
+function onRedo(event) {
+  for (const memory of event.trashed || []) {
+    bus.emit("memory:removed", memory.id);
+    const what = truncate(memory.content, 80);
+    undoToast(`Moved to the trash with your old message: ${what}`, async () => {
+      const data = await api("POST", `/api/trash/${memory.id}/restore`);
+      bus.emit("memory:added", data.memory);
+      return {message: `Remembered again: ${what}`};
+    }, `moved to the trash “${what}”`);
+  }
+}
+
+/** The last turn of the conversation shown gets Edit (its message) and Regenerate (its
+ * answer); no other turn has them, and none while an answer streams. */
+export function markLastTurn() {
+  for (const old of log.querySelectorAll(".redo-action")) old.remove();
+  const last = lastUserMessage();
+  if (turn || !last || shownConversation().id === null) return;
+  last.append(h("div", {class: "message-foot redo-action"},
+    h("button", {type: "button", class: "btn-link", testid: "edit-message",
+                 "aria-label": "Edit your last message",
+                 on: {click: () => editMessage(last)}}, "Edit")));
+  const reply = last.nextElementSibling;
+  if (reply?.dataset.role === "assistant") {
+    const foot = reply.querySelector(".message-foot") ||
+      reply.appendChild(h("div", {class: "message-foot"}));
+    foot.append(h("button", {type: "button", class: "btn-link redo-action",
+                             testid: "regenerate-answer", "aria-label": "Regenerate the answer",
+                             on: {click: () => redoLastTurn("regenerate")}}, "Regenerate"));
+  }
+}
+
+/** The last message as a form: Send redoes the turn with the new words; Esc or Cancel
+ * puts the message back as it was. */
+function editMessage(message) {
+  const body = message.querySelector("[data-testid='message-body']");
+  const old = body.textContent;
+  const area = h("textarea", {class: "edit-message-input", testid: "edit-message-input",
+                              "aria-label": "Edit your message", rows: "2"});
+  area.value = old;
+  const cancel = () => {
+    form.replaceWith(body);
+    markLastTurn();
+    message.querySelector("[data-testid='edit-message']")?.focus();
+  };
+  const form = h("form", {class: "edit-message", testid: "edit-message-form",
+                          on: {submit: (e) => {
+                            e.preventDefault();
+                            const content = area.value.trim();
+                            if (!content || content.length > LIMITS.messageChars) return;
+                            if (content === old) { cancel(); return; }
+                            redoLastTurn("edit", content);
+                          }}},
+    area,
+    h("div", {class: "edit-message-actions"},
+      h("button", {type: "button", class: "btn btn-quiet btn-small", testid: "edit-cancel",
+                   on: {click: cancel}}, "Cancel"),
+      h("button", {type: "submit", class: "btn btn-primary btn-small", testid: "edit-send"},
+        "Send")));
+  closeOnEscape(form, cancel);
+  area.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  for (const action of message.querySelectorAll(".redo-action")) action.remove();
+  body.replaceWith(form);
+  autoGrow(area);
+  area.focus();
+}
+
+function savedToast(memory) {
   undoToast(`Saved: ${memory.content}`, async () => {
     try {
       await del(`/api/memories/${memory.id}`);
@@ -340,7 +438,8 @@ async function forgetMemory(memory, row) {
 /** What the turn did besides answering, after its answer (and kept with it: a reload shows
  * it again), shown only while the conversation it belongs to is. */
 function note(outcome) {
-  if (!outcome || tailToken !== shownConversation().token) return;
+  if (!outcome || tailToken !== shownConversation().token) return false;
   log.append(outcomeNote(outcome));
   scrollToEnd();
+  return true;
 }
