@@ -134,7 +134,7 @@ def test_a_stop_frame_mid_answer_stops_it(make):
     assert h.sent.wait_for("done", 2)[1]["status"] == "complete"
 
 
-def test_closing_mid_answer_frees_the_engine_at_once_and_sends_nothing_more(make):
+def test_closing_mid_answer_sends_nothing_more_and_the_answer_is_kept(make):
     engine = GatedEngine()
     h = make(engine)
     engine.enqueue(LONG_REPLY)
@@ -142,17 +142,16 @@ def test_closing_mid_answer_frees_the_engine_at_once_and_sends_nothing_more(make
     engine.allow(1)
     h.sent.wait_for("token")  # one token out; the second waits in the engine
     sent_before = h.sent.calls
-    h.session.close()
-    # Nothing lets the gated tokens through: only the stop can end the generation.
-    wait_idle(engine)
+    h.session.close()  # a reload: the answer goes on, for the conversation to keep
+    engine.open()
     h.session.join(WAIT)
     assert not h.session._worker.is_alive()
     assert h.sent.calls == sent_before
     [answer] = [m for m in h.messages(1) if m.role == "assistant"]
-    assert (answer.content, answer.status) == ("word0 ", "stopped")
+    assert (answer.content, answer.status) == (LONG_REPLY, "complete")
 
 
-def test_a_send_that_fails_stops_the_turn(make):
+def test_a_send_that_fails_sends_nothing_more_and_the_answer_is_kept(make):
     engine = GatedEngine()
     h = make(engine, fail_on="token")
     engine.enqueue(LONG_REPLY)
@@ -160,12 +159,26 @@ def test_a_send_that_fails_stops_the_turn(make):
     engine.allow(1)
     assert h.sent.failed.wait(WAIT)
     calls = h.sent.calls
-    wait_idle(engine)  # stopped, though no more tokens were let through
+    engine.open()
     h.session.join(WAIT)
     assert not h.session._worker.is_alive()
     assert h.sent.calls == calls  # nothing more was sent to the gone client
     [answer] = [m for m in h.messages(1) if m.role == "assistant"]
-    assert answer.status == "stopped"
+    assert answer.status == "complete"
+
+
+def test_messages_waiting_when_the_page_leaves_are_dropped(make):
+    engine = GatedEngine()
+    h = make(engine)
+    engine.enqueue("first answer")
+    h.chat("What is the first thing?")
+    h.chat("What is the second thing?")  # waits for the first
+    h.sent.wait_for("memories")
+    h.session.close()
+    engine.open()
+    h.session.join(WAIT)
+    assert [m.content for m in h.messages(1)] == ["What is the first thing?", "first answer"]
+    assert h.messages(2) == []
 
 
 def test_too_many_waiting_messages_are_refused_with_busy(make):
@@ -200,7 +213,7 @@ def test_two_messages_in_a_row_are_answered_in_order(make):
     kinds = [event["type"] for event in h.sent.events]
     split = kinds.index("turn_end") + 1
     first, second = h.sent.events[:split], h.sent.events[split:]
-    turn = ["memories"] + ["token"] * 6 + ["done", "turn_end"]
+    turn = ["conversation", "memories"] + ["token"] * 6 + ["done", "turn_end"]
     assert [e["type"] for e in first] == turn
     assert [e["type"] for e in second] == turn
     assert text_of(first) == "Paris is the capital of France."

@@ -23,7 +23,6 @@ from .helpers import (
     send,
     text_of,
     wait_idle,
-    wait_until,
 )
 
 
@@ -41,9 +40,11 @@ def test_tokens_arrive_as_separate_frames_after_the_memories(serve):
     client = server.connect()
     send(client, type="chat", content="Where does my sister Ana live?")
     events = receive_until(client, "done")
-    assert [event["type"] for event in events] == ["memories"] + ["token"] * 6 + ["done"]
-    assert [item["id"] for item in events[0]["items"]] == [memory.id]
-    assert [event["text"] for event in events[1:-1]] == [
+    assert [event["type"] for event in events] == \
+        ["conversation", "memories"] + ["token"] * 6 + ["done"]
+    assert events[0]["conversation_id"] == events[-1]["conversation_id"]  # known at once
+    assert [item["id"] for item in events[1]["items"]] == [memory.id]
+    assert [event["text"] for event in events[2:-1]] == [
         "Your ", "sister ", "Ana ", "lives ", "in ", "Lisbon."]
     assert events[-1]["status"] == "complete"
     assert events[-1]["message_id"] and events[-1]["conversation_id"]
@@ -81,25 +82,62 @@ def test_stop_works_over_the_socket(serve):
     assert receive_until(client, "done")[-1]["status"] == "complete"
 
 
-def test_a_client_that_leaves_mid_answer_frees_the_engine(serve):
+def test_an_answer_goes_on_when_its_page_leaves_and_another_page_attaches(serve):
     engine = GatedEngine()
     server = serve(engine)
     engine.enqueue(" ".join(f"word{i}" for i in range(100)))
     client = server.connect()
     send(client, type="chat", content="Can you count to one hundred?")
     engine.allow(1)
-    assert receive_until(client, "token")[-1]["text"] == "word0 "
-    close(client)  # gone: no stop frame; the gated tokens can only end by the stop
-    wait_idle(engine)
+    events = receive_until(client, "token")
+    assert events[-1]["text"] == "word0 "
+    conversation_id = events[0]["conversation_id"]
+    close(client)  # a reload: no stop frame
+
+    page = server.connect()
+    send(page, type="attach", conversation_id=conversation_id)
+    assert receive(page) == {"type": "attached", "conversation_id": conversation_id}
+    replayed = receive_until(page, "token")  # from the turn's first event
+    assert [event["type"] for event in replayed] == ["conversation", "memories", "token"]
+    engine.open()
+    rest = receive_until(page, "turn_end")
+    assert rest[-2]["type"] == "done" and rest[-2]["status"] == "complete"
+    assert text_of(replayed + rest) == " ".join(f"word{i}" for i in range(100))
     conn = db.connect(server.app.extensions["lumara"].settings["db_path"])
     try:
-        def answer():
-            return conn.execute("SELECT content, status FROM messages"
-                                " WHERE role = 'assistant'").fetchone()
-        wait_until(lambda: answer() is not None, what="the stopped answer to be saved")
-        assert tuple(answer()) == ("word0 ", "stopped")
+        [(content, status)] = conn.execute(
+            "SELECT content, status FROM messages WHERE role = 'assistant'").fetchall()
+        assert status == "complete" and content.endswith("word99")
     finally:
         conn.close()
+    send(page, type="attach", conversation_id=conversation_id)  # over: nothing to follow
+    assert receive(page) == {"type": "attach_none", "conversation_id": conversation_id}
+
+
+def test_a_page_that_attached_can_stop_the_answer(serve):
+    engine = GatedEngine()
+    server = serve(engine)
+    engine.enqueue(" ".join(f"word{i}" for i in range(100)))
+    client = server.connect()
+    send(client, type="chat", content="Can you count to one hundred?")
+    engine.allow(1)
+    conversation_id = receive_until(client, "token")[0]["conversation_id"]
+    close(client)
+    page = server.connect()
+    send(page, type="attach", conversation_id=conversation_id)
+    receive_until(page, "token")
+    send(page, type="stop")
+    done = receive_until(page, "done")[-1]
+    assert done["status"] == "stopped" and done["stats"]["tokens"] <= 3
+    wait_idle(engine)
+
+
+@pytest.mark.parametrize("conversation_id", [None, "7", 0, -1, True, 2**63])
+def test_a_bad_attach_is_refused(serve, conversation_id):
+    server = serve()
+    client = server.connect()
+    send(client, type="attach", conversation_id=conversation_id)
+    assert receive(client)["code"] == "invalid_conversation_id"
 
 
 def test_bad_frames_get_errors_and_the_connection_stays_usable(serve):
@@ -158,10 +196,13 @@ def test_concurrent_connections_are_told_their_place_in_the_queue(serve):
     first, second, third = (server.connect() for _ in questions)
 
     send(first, type="chat", content=questions[0])
+    assert receive(first)["type"] == "conversation"
     assert receive(first)["type"] == "memories"  # its job is running (held by the gate)
     send(second, type="chat", content=questions[1])
+    assert receive(second)["type"] == "conversation"
     assert receive(second) == {"type": "queued", "position": 2, "model_loading": False}
     send(third, type="chat", content=questions[2])
+    assert receive(third)["type"] == "conversation"
     assert receive(third) == {"type": "queued", "position": 3, "model_loading": False}
 
     engine.allow(1)  # "Paris." is one token: the first answer ends, the second starts

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from .. import lexicon
 from ..errors import LumaraError, NotFound, ValidationError
@@ -34,6 +34,7 @@ from ..text import content_words, names_in
 from . import grounding, prompts
 from .outcomes import outcome_of
 from .rendering import render_markdown
+from .runs import TurnRuns
 from .understanding import Understanding, refers_back, understand
 
 # How often a waiting turn re-checks its queue position, in seconds.
@@ -85,6 +86,7 @@ class ChatService:
         self.judge = judge
         self.settings = settings
         self._reading_ahead: Job | None = None  # the last read_ahead job (one KV state)
+        self.runs = TurnRuns()  # turns under way, for pages that attach to them
 
     # -- validation -----------------------------------------------------------------------
     def parse_request(self, frame: Mapping[str, Any]) -> TurnRequest:
@@ -115,8 +117,10 @@ class ChatService:
         return TurnRequest(content, conversation_id, redo)
 
     # -- the turn -------------------------------------------------------------------------
-    def turn(self, conn: Any, request: TurnRequest,
-             stop: threading.Event | None = None) -> Iterator[dict]:
+    def turn(self, conn: Any, request: TurnRequest, stop: threading.Event | None = None,
+             stored: Callable[[int, int], None] | None = None) -> Iterator[dict]:
+        """The turn's events. `stored(conversation_id, message_id)` is called once the
+        message is in the conversation, before it is answered."""
         stop = stop or threading.Event()
         started = time.perf_counter()
         self._drop_read_ahead()  # this turn's own prompt reads what it would have read
@@ -132,6 +136,8 @@ class ChatService:
         earlier = self._last_question(conn, conversation) \
             if refers_back(understood.text) else None
         user_message = conversation_store.add_message(conn, conversation.id, "user", content)
+        if stored is not None:
+            stored(conversation.id, user_message.id)
         try:
             answer_id = yield from self._answer(conn, conversation.id, history, understood,
                                                 stop, started, earlier)

@@ -53,6 +53,11 @@ export async function restoreConversation() {
   }
 }
 
+/** Show the current conversation again, as the server now holds it. */
+export function reloadConversation() {
+  if (current) openConversation(current.id, {quiet: true});
+}
+
 function setCurrent(conversation) {
   current = conversation;
   store(STORAGE_KEY, conversation ? conversation.id : null);
@@ -101,7 +106,7 @@ async function openConversation(id, {quiet = false} = {}) {
   const pending = view.pendingAnswer(id);
   if (pending) log.append(pending);
   if (!data.messages.length) showWelcome(log);
-  bus.emit("conversation:shown", data.conversation.id);
+  bus.emit("conversation:shown", data);
   log.scrollTop = log.scrollHeight;
 }
 

@@ -7,7 +7,7 @@ import {api, del} from "./api.js";
 import {connectionProblem, isOpen, send} from "./chat_socket.js";
 import {addCutNote, addMessageNote, assistantMessage, clearWelcome, fillAnswer, forgetNote,
         messageFoot, receipt, showForgotten, userMessage} from "./chat_messages.js";
-import {adoptConversation, shownConversation} from "./conversations.js";
+import {adoptConversation, reloadConversation, shownConversation} from "./conversations.js";
 import {$, announce, autoGrow, bus, h, truncate} from "./dom.js";
 import {outcomeNote} from "./outcomes.js";
 import {LIMITS} from "./page_config.js";
@@ -28,7 +28,10 @@ export function initTurns(initialHealth) {
   queueStatus = $("queue-status");
   hint = $("chat-hint");
   health = initialHealth;
-  bus.on("conversation:shown", () => markLastTurn());
+  bus.on("conversation:shown", (data) => {
+    markLastTurn();
+    attachToRunningAnswer(data);
+  });
 }
 
 export function isAnswering() {
@@ -97,6 +100,27 @@ export function redoLastTurn(redo, content) {
   startTurn(content, redo);
 }
 
+// Last messages whose answer was looked for on the server: one look each.
+const attachTried = new Set();
+
+/** A conversation whose last message has no answer yet may have one still generating (the
+ * page was reloaded mid-answer): follow it, from its start, where it belongs. */
+function attachToRunningAnswer(data) {
+  const last = data.messages.at(-1);
+  if (turn || !last || last.role !== "user" || attachTried.has(last.id)) return;
+  attachTried.add(last.id);
+  const {element, body} = assistantMessage("streaming");
+  log.append(element);
+  const textNode = document.createTextNode("");
+  body.append(textNode);
+  const shown = shownConversation();
+  turn = {content: last.content, attach: true, conversationId: data.conversation.id,
+          token: shown.token, element, body, textNode, text: "", sent: false, started: false,
+          stopping: false, receipt: []};
+  updateComposer();
+  dispatchTurn();
+}
+
 function lastUserMessage() {
   return [...log.querySelectorAll("[data-testid='message'][data-role='user']")].pop() || null;
 }
@@ -129,8 +153,9 @@ export function dispatchTurn() {
     setStatus("Connecting to Lumara…");
     return;
   }
-  const frame = {type: "chat", content: turn.content};
-  if (turn.conversationId !== null) frame.conversation_id = turn.conversationId;
+  const frame = turn.attach ? {type: "attach", conversation_id: turn.conversationId}
+                            : {type: "chat", content: turn.content};
+  if (!turn.attach && turn.conversationId !== null) frame.conversation_id = turn.conversationId;
   if (turn.redo) frame.redo = turn.redo;
   if (turn.redo === "regenerate") delete frame.content;  // the server's own copy
   if (!send(frame)) {
@@ -194,6 +219,25 @@ function scrollToEnd(force = false) {
 
 export function handleEvent(event) {
   switch (event.type) {
+    case "conversation":
+      // Known before the answer: a reload now comes back to this conversation.
+      if (!turn || turn.attach) return;
+      turn.conversationId ??= event.conversation_id;
+      adoptConversation(event.conversation_id, turn);
+      break;
+    case "attached":
+      if (!turn?.attach) return;
+      turn.started = true;
+      setStatus("Answering…");
+      break;
+    case "attach_none":
+      // It ended between the page's load and now, or the server restarted: show what it kept.
+      if (!turn?.attach) return;
+      turn.element.remove();
+      endTurn();
+      setStatus("");
+      reloadConversation();
+      break;
     case "queued":
       if (!turn) return;
       turn.started = true;
