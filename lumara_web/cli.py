@@ -1,4 +1,4 @@
-"""`python -m lumara_web <command>`: serve (the default), stats, export, import, reembed.
+"""`python -m lumara_web <command>`: serve (the default), mcp, stats, export, import, reembed.
 (The benchmark is a package of its own beside the product: `python -m lumara_bench`.)
 
 `python -m lumara_web --port 5001` (no command) still serves, as `python app.py` does."""
@@ -15,6 +15,7 @@ from .version import __version__
 
 COMMANDS = {
     "serve": "start the server (the default): flags as in `python app.py --help`",
+    "mcp": "serve the memories to an MCP client (Claude Desktop, Cursor…) over stdio",
     "stats": "what the database holds, without loading any model",
     "export": "write every memory to a JSON (or Markdown) file",
     "import": "add the memories of an export file (duplicates are skipped)",
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> None:
         from .server import main as serve
 
         serve(rest)
+    elif command == "mcp":
+        from .mcp.stdio import main as serve_mcp
+
+        serve_mcp(rest)
     elif command == "stats":
         stats(rest)
     elif command == "export":

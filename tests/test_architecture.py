@@ -22,8 +22,10 @@ MAY_IMPORT = {
     "memory": {"search", "inference", "storage", "observability"},
     "chat": {"memory", "search", "inference", "storage", "observability"},
     "services": {"chat", "memory", "search", "inference", "storage", "observability"},
+    # The MCP server: tools over the services, for MCP clients (over stdio, or HTTP via web).
+    "mcp": {"services", "chat", "memory", "search", "inference", "observability"},
     # The web layer calls services; it never reaches a store or the database itself.
-    "web": {"services", "chat", "memory", "search", "inference", "observability"},
+    "web": {"services", "mcp", "chat", "memory", "search", "inference", "observability"},
 }
 FLASK_PACKAGES = {"flask", "flask_sock", "werkzeug", "simple_websocket"}
 # Where Flask may appear: the web room and the app factory that wires it.

@@ -30,7 +30,7 @@ from ..memory.validation import NewMemory
 from ..observability.perf import PerfMonitor
 from ..storage import conversation_store, review_store, store
 from ..storage.store import ScoredMemory
-from ..text import content_words, names_in
+from ..text import content_words, is_personal, names_in
 from . import grounding, prompts
 from .outcomes import outcome_of
 from .rendering import render_markdown
@@ -58,6 +58,18 @@ class TurnRequest:
 
 
 REDOS = ("regenerate", "edit")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A question answered outside any conversation, and the memories it rests on (receipt
+    items, as the chat's 'memories' event lists them)."""
+
+    text: str
+    memories: list[dict]
+
+    def to_dict(self) -> dict:
+        return {"answer": self.text, "memories": self.memories}
 
 
 def receipt_item(hit: ScoredMemory) -> dict:
@@ -160,6 +172,41 @@ class ChatService:
         if answer_id is not None and not stop.is_set():
             self._read_ahead(conn, conversation.id)
 
+    # -- one question, stored nowhere ----------------------------------------------------
+    def ask(self, conn: Any, question: str, stop: threading.Event | None = None) -> Answer:
+        """`question` answered from the memories as the chat answers a question (the same
+        retrieval and grounding checks), with the memories the answer rests on. Nothing is
+        stored: no conversation, nothing remembered (the MCP server's ask tool)."""
+        understood = understand(question)
+        if understood.intent not in ("question", "general"):
+            # Put as a question, so looked up as one: "my dog's name" is not a statement.
+            understood = Understanding("question", understood.text,
+                                       needs_memory=is_personal(understood.text))
+        query = understood.text
+        hits, personal, subject = self._grounding(conn, query, understood)
+        receipt = [receipt_item(hit) for hit in hits]
+        if personal and not hits:
+            return Answer(prompts.no_memory_reply(subject), [])
+        job = self.engine.submit(self._answer_request([], query, hits, personal), stop)
+        text, looping = "", False
+        try:
+            for piece in job:
+                text += piece
+                if (end := repetition_end(text)) is not None:
+                    text, looping = text[:end], True  # a loop: the rest only repeats
+                    job.cancel()
+                    break
+        except LumaraError:
+            raise  # busy, model unavailable: the caller says so
+        except Exception as failure:  # llama.cpp failed mid-answer
+            raise LumaraError(f"The model failed while answering ({type(failure).__name__}).",
+                              code="generation_failed") from None
+        if not looping and (end := repetition_end(text, finished=True)) is not None:
+            text, looping = text[:end], True
+        text = self._checked(text.rstrip(), query, understood,
+                             [item["content"] for item in receipt], personal, subject, looping)
+        return Answer(text, receipt)
+
     def _take_back_last_turn(self, conn: Any, conversation: conversation_store.Conversation,
                              request: TurnRequest) -> tuple[str, list[dict], list[dict]]:
         """Removes the conversation's last message and its answer, for the turn to be done
@@ -211,25 +258,8 @@ class ChatService:
         """Events from the receipt to 'done'; returns the answer's message id if it
         completed, else None."""
         intent, content = understood.intent, understood.text
-        hits: list[ScoredMemory] = []
         query = f"{earlier} {content}" if earlier else content
-        if intent in ("question", "general", "forget"):
-            # A request too: "When does the plumber come?" names no one, yet a memory answers.
-            hits = self.memories.recall(conn, query, self.embeddings.embed(query),
-                                        k=self.settings["chat_memory_k"],
-                                        threshold=self.settings["chat_memory_threshold"],
-                                        judged=True)
-        personal = understood.needs_memory
-        if intent in ("question", "general"):
-            # "What does Dorota do for a living?" is about the user's life when a memory
-            # names Dorota (a place, "Paris", is anyone's): answered from those memories.
-            people = {name for name in names_in(query) if not lexicon.is_a(name, "location")}
-            named = [hit for hit in hits if people & content_words(hit.memory.content)]
-            if named or people and self.memories.names_known(conn, people):
-                personal, hits = True, named
-        subject = grounding.asked_about(query) if personal else None
-        if subject and not any(grounding.mentions(hit.memory.content, subject) for hit in hits):
-            hits = []  # memories of something else: "my dog" is not answered by the cat
+        hits, personal, subject = self._grounding(conn, query, understood)
         if intent == "forget":
             # Offered, never deleted here: the page deletes what the user confirms.
             yield {"type": "forget_candidates",
@@ -244,13 +274,8 @@ class ChatService:
 
         job: Job | None = None
         if intent in ("question", "general") and (hits or not personal):
-            # A memory-grounded answer is a sentence or two; a general one may run longer.
-            limit = self.settings["answer_max_tokens"]
-            job = self.engine.submit(GenerationRequest(
-                prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
-                max_tokens=min(limit, PERSONAL_ANSWER_TOKENS) if personal else limit,
-                purpose="chat",
-                pinned=prompts.PINNED_MESSAGES, stop=prompts.ANSWER_STOPS), stop)
+            job = self.engine.submit(self._answer_request(history, content, hits, personal),
+                                     stop)
             yield from self._queue_positions(job)
         yield {"type": "memories", "items": receipt}
 
@@ -288,15 +313,10 @@ class ChatService:
             text = text.rstrip()  # what a stop string left ("Paris.\n" of "Paris.\nQuestion:")
         memories = [item["content"] for item in receipt]
         model_text = text
-        if job is not None and status == "complete" and personal:
+        if job is not None and status == "complete":
             # ('done' carries the reply that replaces what streamed.)
-            text = self._grounded(text, query, content, memories, subject, looping)
-        elif job is not None and status == "complete" and intent == "question" and \
-                memories and grounding.covers(memories[0], query) and \
-                (looping or grounding.adds_nothing(text, query, memories)):
-            # "How do I feed the sourdough starter?": a memory holds the answer the model
-            # did not give.
-            text = prompts.memory_reply(memories[0])
+            text = self._checked(text, query, understood, memories, personal, subject,
+                                 looping)
 
         stats = _stats(started, first_token_at, time.perf_counter(), tokens, job)
         if job is not None and status == "complete" and text == model_text:
@@ -315,6 +335,55 @@ class ChatService:
                "status": status, "stats": stats, "text": text,
                "html": render_markdown(text)}
         return answer.id if status == "complete" else None
+
+    def _grounding(self, conn: Any, query: str,
+                   understood: Understanding) -> tuple[list[ScoredMemory], bool, str | None]:
+        """For a message looked up as `query`: the memories an answer may rest on, whether
+        it must rest on them alone (a question about the user's life), and what such a
+        question asks about ("dog" in "What is my dog's name?")."""
+        intent = understood.intent
+        hits: list[ScoredMemory] = []
+        if intent in ("question", "general", "forget"):
+            # A request too: "When does the plumber come?" names no one, yet a memory answers.
+            hits = self.memories.recall(conn, query, self.embeddings.embed(query),
+                                        k=self.settings["chat_memory_k"],
+                                        threshold=self.settings["chat_memory_threshold"],
+                                        judged=True)
+        personal = understood.needs_memory
+        if intent in ("question", "general"):
+            # "What does Dorota do for a living?" is about the user's life when a memory
+            # names Dorota (a place, "Paris", is anyone's): answered from those memories.
+            people = {name for name in names_in(query) if not lexicon.is_a(name, "location")}
+            named = [hit for hit in hits if people & content_words(hit.memory.content)]
+            if named or people and self.memories.names_known(conn, people):
+                personal, hits = True, named
+        subject = grounding.asked_about(query) if personal else None
+        if subject and not any(grounding.mentions(hit.memory.content, subject) for hit in hits):
+            hits = []  # memories of something else: "my dog" is not answered by the cat
+        return hits, personal, subject
+
+    def _answer_request(self, history: list[dict], content: str, hits: list[ScoredMemory],
+                        personal: bool) -> GenerationRequest:
+        # A memory-grounded answer is a sentence or two; a general one may run longer.
+        limit = self.settings["answer_max_tokens"]
+        return GenerationRequest(
+            prompts.answer_messages(history, content, [hit.memory.content for hit in hits]),
+            max_tokens=min(limit, PERSONAL_ANSWER_TOKENS) if personal else limit,
+            purpose="chat", pinned=prompts.PINNED_MESSAGES, stop=prompts.ANSWER_STOPS)
+
+    def _checked(self, text: str, query: str, understood: Understanding, memories: list[str],
+                 personal: bool, subject: str | None, looping: bool) -> str:
+        """The model's complete answer, or what replaces it when the memories say more or
+        other than it does."""
+        if personal:
+            return self._grounded(text, query, understood.text, memories, subject, looping)
+        if understood.intent == "question" and memories and \
+                grounding.covers(memories[0], query) and \
+                (looping or grounding.adds_nothing(text, query, memories)):
+            # "How do I feed the sourdough starter?": a memory holds the answer the model
+            # did not give.
+            return prompts.memory_reply(memories[0])
+        return text
 
     @staticmethod
     def _grounded(answer: str, question: str, asked: str, memories: list[str],

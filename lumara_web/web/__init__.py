@@ -12,6 +12,7 @@ from . import (
     context,
     conversations,
     error_handlers,
+    mcp_endpoint,
     memories,
     metrics,
     openai_api,
@@ -29,8 +30,8 @@ def init_app(app: Flask, services: Services) -> None:
     context.init_app(app, services)
     security.init_app(app)  # first of the request hooks: refused requests go no further
     metrics.init_app(app)  # times every request that passed the checks
-    for module in (memories, conversations, review, transfer, reembed, openai_api, pages,
-                   metrics):
+    for module in (memories, conversations, review, transfer, reembed, openai_api, mcp_endpoint,
+                   pages, metrics):
         app.register_blueprint(module.bp)
     chat_socket.init_app(app)
     error_handlers.init_app(app)

@@ -1,5 +1,5 @@
-"""Errors as the client expects them: JSON under /api, /v1 and /health (a stable code and a
-message), Flask's own pages elsewhere; an unexpected error says nothing was changed."""
+"""Errors as the client expects them: JSON under /api, /v1, /mcp and /health (a stable code
+and a message), Flask's own pages elsewhere; an unexpected error says nothing was changed."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def init_app(app: Flask) -> None:
 
 
 def wants_json() -> bool:
-    return (request.path in ("/api", "/health", "/v1")
+    return (request.path in ("/api", "/health", "/v1", "/mcp")
             or request.path.startswith(("/api/", "/v1/")))
 
 
