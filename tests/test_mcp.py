@@ -337,3 +337,30 @@ def test_the_stdio_services_load_the_chat_model_only_when_ask_needs_it(tmp_path)
     assert engine.model.state == "ready"
     assert answer.structured_content["memories"][0]["content"] == "My dog is called Rex."
     services.vector_index.close()
+
+
+def test_a_body_over_the_request_limit_is_refused_before_the_mcp_server_reads_it(serve):
+    live = serve(max_request_bytes=1000)
+    request = urllib.request.Request(
+        live.base + "/mcp", method="POST", data=json.dumps({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "add_memory", "arguments": {"content": "x" * 2000}}}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Accept": "application/json, text/event-stream"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=WAIT)
+    with refused.value:
+        assert refused.value.code == 413
+        assert json.loads(refused.value.read())["error"]["code"] == "request_entity_too_large"
+    assert "lumara_mcp" not in live.app.extensions
+
+
+# -- the command --------------------------------------------------------------------------
+def test_the_command_is_listed_and_takes_the_servers_flags(capsys):
+    from lumara_web import cli
+    from lumara_web.mcp.stdio import parse_args
+
+    cli.main(["--help"])
+    assert "mcp " in capsys.readouterr().out
+    assert parse_args(["--data-dir", "/tmp/x", "--engine-url", "http://127.0.0.1:8080/v1"]) == \
+        {"data_dir": "/tmp/x", "engine_url": "http://127.0.0.1:8080/v1"}
