@@ -154,6 +154,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trash_days", 30, "Days a deleted memory stays in the trash (where it can be "
             "restored) before start-up deletes it for good; 0 keeps it until emptied.",
             _non_negative_int),
+    Setting("backups", 7, "Backups of the database kept in <data_dir>/backups: one a day "
+            "while the server runs and one before each import, re-embed, emptied trash, "
+            "upgrade and restore; the oldest go first. 0 turns them off.", _non_negative_int),
     # 1 MB: ten times the largest valid memory once JSON escaping is counted.
     Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes.",
             _positive_int),

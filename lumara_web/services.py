@@ -13,7 +13,7 @@ from typing import Any
 from .access import AccessPolicy, build_policy
 from .chat.conversations import ConversationService
 from .chat.service import ChatService
-from .errors import DatabaseError
+from .errors import DatabaseError, LumaraError
 from .inference.embeddings import EmbeddingService, PersistentEmbeddingCache
 from .inference.engine import Engine, LlamaEngine
 from .inference.onnx_embedder import load_embedder
@@ -27,6 +27,7 @@ from .memory.service import MemoryService
 from .observability.perf import PerfMonitor, RssSampler, record_startup
 from .search.vector_index import VectorIndex
 from .storage import db, migrations, store
+from .storage.backups import Backups, DailyBackups, Restored
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Services:
     import_job: ImportJob
     monitor: PerfMonitor
     rss: RssSampler
+    backups: Backups
+    daily_backups: DailyBackups
     startup_problems: list[str] = field(default_factory=list)
     first_setup: bool = False
     database_checked: threading.Event = field(default_factory=threading.Event)
@@ -83,9 +86,24 @@ class Services:
         self.vector_index.start_loading()
         self.engine.start()
         self.chat.warm_up()
+        self.daily_backups.start()
         record_startup(self.monitor, {"embedding": self.embeddings.model,
                                       "chat": self.engine.model},
                        first_setup=self.first_setup)
+
+    def restore_backup(self, name: str) -> Restored:
+        """Replace the live database with the backup `name` while the server runs (see
+        storage/backups.py: the current one is backed up first, the vector index reloads by
+        itself). Refused while an import or a re-embed is writing: their work would land in
+        the restored database half done."""
+        for job, what in ((self.import_job, "An import"), (self.reembed, "A re-embed")):
+            if job.status()["state"] == "running":
+                raise LumaraError(f"{what} is running: restore once it has finished.",
+                                  code="job_running", status=409)
+        restored = self.backups.restore(self.backups.find(name).path)
+        # Vectors the backup's model made, if not the current one's, are made again.
+        self.reembed.start_if_model_changed()
+        return restored
 
     def _check_database(self) -> None:
         try:
@@ -102,7 +120,8 @@ def build_services(settings: dict, components: dict[str, Any] | None = None) -> 
     components = components or {}
     first_setup = not Path(settings["db_path"]).exists()
     settings["data_dir"].mkdir(parents=True, exist_ok=True)
-    problems, checked = prepare_database(settings)
+    backups = Backups.for_settings(settings)
+    problems, checked = prepare_database(settings, backups)
     monitor = PerfMonitor()
     engine = components.get("engine") or build_engine(settings)
     embedder = components.get("embedder")
@@ -130,10 +149,12 @@ def build_services(settings: dict, components: dict[str, Any] | None = None) -> 
                     vector_index=vector_index, memories=memories, engine=engine,
                     review=ReviewService(memories), chat=chat,
                     conversations=ConversationService(),
-                    reembed=ReembedJob(settings["db_path"], embeddings),
-                    import_job=ImportJob(settings["db_path"], embeddings, settings, vector_index),
+                    reembed=ReembedJob(settings["db_path"], embeddings, backups=backups),
+                    import_job=ImportJob(settings["db_path"], embeddings, settings, vector_index,
+                                         backups=backups),
                     monitor=monitor,
-                    rss=RssSampler(monitor), startup_problems=problems,
+                    rss=RssSampler(monitor), backups=backups,
+                    daily_backups=DailyBackups(backups), startup_problems=problems,
                     first_setup=first_setup, database_checked=checked)
 
 
@@ -152,16 +173,20 @@ def build_engine(settings: dict) -> Engine:
         kv_cache_type=settings["kv_cache_type"])
 
 
-def prepare_database(settings: dict) -> tuple[list[str], threading.Event]:
-    """Migrate, purge old trash and run a quick integrity check (a large file: later, see
-    INTEGRITY_SYNC_BYTES); the problems found (the app still starts: /health and the page
-    show them) and an event set once the check has run."""
+def prepare_database(settings: dict,
+                     backups: Backups | None = None) -> tuple[list[str], threading.Event]:
+    """Migrate (after a backup, when an existing database has migrations pending: if it
+    fails, BackupFailed and the server does not start), purge old trash and run a quick
+    integrity check (a large file: later, see INTEGRITY_SYNC_BYTES); the problems found (the
+    app still starts: /health and the page show them) and an event set once the check has
+    run."""
     path = settings["db_path"]
     checked = threading.Event()
     try:
         conn = db.connect(path)
         try:
-            migrations.migrate(conn)
+            migrations.migrate(conn, before=None if backups is None
+                               else lambda: backups.before("migration"))
             store.purge_trash_older_than(conn, settings["trash_days"])
         finally:
             conn.close()

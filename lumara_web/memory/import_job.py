@@ -15,6 +15,7 @@ from ..errors import LumaraError
 from ..inference.embeddings import EmbeddingService
 from ..search.vector_index import VectorIndex
 from ..storage import db, store
+from ..storage.backups import BackupFailed, Backups
 from .background import BackgroundJob, describe
 from .reembed_job import SERVER_BATCH
 from .transfer import ImportDocument, apply_import
@@ -50,12 +51,13 @@ class ImportJob(BackgroundJob):
 
     def __init__(self, db_path: str | Path, embeddings: EmbeddingService,
                  settings: Mapping[str, Any], vector_index: VectorIndex | None = None, *,
-                 batch: int = SERVER_BATCH):
+                 batch: int = SERVER_BATCH, backups: Backups | None = None):
         super().__init__(ImportState())
         self.db_path = db_path
         self.embeddings = embeddings
         self.settings = settings
         self.vector_index = vector_index
+        self.backups = backups  # a backup first (on this thread: it may take seconds)
         # Texts embedded at a time: as small as the re-embed's, for the same reason (a
         # search waits on the inference thread for the batch in progress).
         self.batch = batch
@@ -75,6 +77,8 @@ class ImportJob(BackgroundJob):
                 "this file."))
 
     def _import(self, document: ImportDocument) -> dict:
+        if self.backups is not None:
+            self.backups.before("import")
         self._started = self._phase_started = time.perf_counter()
         conn = db.connect(self.db_path)  # its own: a connection belongs to one thread
         try:
@@ -105,6 +109,8 @@ class ImportJob(BackgroundJob):
         return {**state.phase_seconds, state.phase: round(now - self._phase_started, 3)}
 
     def _failure(self, state: ImportState, error: Exception) -> str:
+        if isinstance(error, BackupFailed):
+            return error.message  # nothing was imported
         return (f"The import stopped while {state.phase or 'starting'} ({state.done:,} of "
                 f"{state.total:,}): {describe(error)} Nothing was imported; import the file "
                 "again.")

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import LumaraError
 from ..inference.embeddings import EmbeddingService
 from ..storage import db, meta_store, store
+from ..storage.backups import BackupFailed, Backups
 from .background import BackgroundJob, describe
 from .reembed import reembed_all
 
@@ -53,11 +54,12 @@ class ReembedJob(BackgroundJob):
     thread_name = "lumara-reembed"
 
     def __init__(self, db_path: str | Path, embeddings: EmbeddingService, *,
-                 batch: int = SERVER_BATCH):
+                 batch: int = SERVER_BATCH, backups: Backups | None = None):
         super().__init__(ReembedState())
         self.db_path = db_path
         self.embeddings = embeddings
         self.batch = batch
+        self.backups = backups  # a backup first (on this thread: it may take seconds)
 
     def start(self, reason: str = "requested", previous_model: str | None = None) -> dict:
         """Begin re-embedding every memory on a background thread; ReembedRunning (409) if
@@ -74,6 +76,8 @@ class ReembedJob(BackgroundJob):
                 "start again."))
 
     def _reembed_all(self) -> dict:
+        if self.backups is not None:
+            self.backups.before("reembed")
         conn = db.connect(self.db_path)  # its own: a connection belongs to one thread
         try:
             replaced = reembed_all(conn, self.embeddings, batch=self.batch,
@@ -84,6 +88,8 @@ class ReembedJob(BackgroundJob):
         return {"replaced": replaced, "model": self.embeddings.model_id}
 
     def _failure(self, state: ReembedState, error: Exception) -> str:
+        if isinstance(error, BackupFailed):
+            return error.message  # nothing was re-embedded
         return (f"Re-embedding stopped after {state.done:,} of {state.total:,} memories: "
                 f"{describe(error)} The finished batches keep their new vectors; start it "
                 "again to do the rest.")

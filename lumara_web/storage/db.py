@@ -59,6 +59,26 @@ def connect(path: str | Path, *, check_same_thread: bool = True) -> Any:
     return conn
 
 
+def connect_read_only(path: str | Path) -> Any:
+    """Open a database file only to read it (a backup, a file to restore): sqlite-vec loaded,
+    no pragma that writes, so looking at a file never changes it (not even its journal
+    mode). A file that is no database fails at its first query, not here."""
+    import sqlite_vec
+
+    sqlite, _ = driver()
+    conn = sqlite.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                          timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+        conn.row_factory = sqlite.Row
+    except Exception:
+        conn.close()
+        raise
+    return conn
+
+
 @contextmanager
 def transaction(conn: Any) -> Iterator[Any]:
     """One write transaction; IMMEDIATE takes the write lock up front so two writers

@@ -278,8 +278,20 @@ def applied_versions(conn: Any) -> set[int]:
     return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
 
 
-def migrate(conn: Any) -> list[str]:
-    """Apply pending migrations, each in its own transaction; returns the names applied."""
+def pending_on_existing(conn: Any) -> bool:
+    """Does a database that already holds Lumara's schema have migrations to apply? (A new,
+    empty file has nothing to lose to a schema change.)"""
+    done = applied_versions(conn)
+    return bool(done) and any(version not in done
+                              for version in range(1, len(MIGRATIONS) + 1))
+
+
+def migrate(conn: Any, *, before: Callable[[], object] | None = None) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied.
+    `before` runs first, once, when an existing database has migrations pending: the backup
+    a schema change waits for (storage/backups.py); if it raises, nothing is migrated."""
+    if before is not None and pending_on_existing(conn):
+        before()
     applied = []
     for version, migration in enumerate(MIGRATIONS, start=1):
         with transaction(conn):

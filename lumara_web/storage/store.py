@@ -549,6 +549,21 @@ def memory_change_seq(conn: Any) -> int:
     return 0 if row is None else row[0]
 
 
+def restart_change_log(conn: Any, past: int) -> int:
+    """After the database was replaced whole (a restore): empty the change log and mark every
+    position up to past `past` as pruned, so each vector index (of any process) that had
+    followed the old history reloads instead of applying changes of another history.
+    `past` must exceed every position the old history reached. Returns the new position."""
+    with transaction(conn):
+        seq = max(past, memory_change_seq(conn)) + 1
+        conn.execute("DELETE FROM memory_changes")
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'memory_changes'")
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('memory_changes', ?)",
+                     (seq,))
+        conn.execute("UPDATE memory_changes_pruned SET through_seq = ?", (seq,))
+    return seq
+
+
 def memory_changes_since(conn: Any, seq: int) -> tuple[list[tuple[int, int]], bool]:
     """(seq, memory_id) of the changes after `seq`, and whether some of them were pruned
     (then the list is incomplete and the caller must reload)."""
