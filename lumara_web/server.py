@@ -3,60 +3,103 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
 import webbrowser
 
+from werkzeug.serving import WSGIRequestHandler, make_server
+
 from . import create_app
 from .access import TOKEN_FILE, WILDCARD_HOSTS, AccessPolicy
-from .config import settings_from_args
+from .config import load_settings, settings_from_args
 from .errors import LumaraError
 from .observability.perf import process_started_at
 from .services import Services
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = settings_from_args(argv)
+    try:
+        level = load_settings(overrides)["log_level"]
+    except LumaraError as error:
+        sys.exit(f"lumara: {error.message}")
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Set, not inherited: werkzeug turns its own logger to info when it finds no level.
+    logging.getLogger("werkzeug").setLevel(level.upper())
     try:
         app = create_app(overrides)
     except LumaraError as error:
         sys.exit(f"lumara: {error.message}")
     services = app.extensions["lumara"]
     settings = services.settings
-    print(f"Lumara is starting on http://{settings['host']}:{settings['port']} "
-          f"(data in {settings['data_dir']})", flush=True)
-    print_access_address(services.access, settings)
-    if settings["open"]:
-        open_when_ready(services, browser_address(settings, services.access))
-    # Start-up ends here: the socket is bound in app.run, within a millisecond of this.
+    try:
+        # threaded: a slow request (a model call) never holds up the others. Not app.run:
+        # its banner calls this a development server, which a person starting their own
+        # local app needs no warning about.
+        server = make_server(settings["host"], settings["port"], app, threaded=True,
+                             request_handler=QuietRequestHandler)
+    except OSError as error:
+        sys.exit(f"lumara: cannot listen on {settings['host']}:{settings['port']}: "
+                 f"{error.strerror or error}")
     services.monitor.record(
         "startup.http_ms", (time.time() - process_started_at()) * 1000)
-    # threaded: a slow request (a model call) never holds up the others.
-    app.run(host=settings["host"], port=settings["port"], threaded=True, use_reloader=False)
+    print(f"Lumara is ready: open {browser_address(settings, services.access, with_token=False)}"
+          f" (data in {settings['data_dir']})", flush=True)
+    print_access_address(services.access, settings)
+    announce_models(services, open_address=browser_address(settings, services.access)
+                    if settings["open"] else None)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("Lumara stopped.", flush=True)
 
 
-def browser_address(settings: dict, policy: AccessPolicy) -> str:
+class QuietRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, with the access token cut out of every line it logs (request
+    lines are logged at level info: --log-level info; errors quote the request line)."""
+
+    def log(self, type: str, message: str, *args) -> None:
+        super().log(type, "%s", redact_token(message % args if args else message))
+
+
+_TOKEN_PARAMETER = re.compile(r"([?&]token=)[^&\s#'\"]*", re.IGNORECASE)
+
+
+def redact_token(text: str) -> str:
+    return _TOKEN_PARAMETER.sub(r"\1[redacted]", text)
+
+
+def announce_models(services: Services, open_address: str | None) -> None:
+    """One line once both models are ready (so the first question is answered at once),
+    or why one failed; with --open, then open the page, from a daemon thread."""
+
+    def wait_then_say() -> None:
+        loads = (services.embeddings.model, services.engine.model)
+        for load in loads:
+            load.settle(timeout=600)
+        failed = [load for load in loads if load.state != "ready"]
+        if failed:
+            print("Lumara could not load a model: see the page for why.", flush=True)
+            return
+        seconds = time.time() - process_started_at()
+        print(f"Models ready after {seconds:.1f} s: ask away.", flush=True)
+        if open_address:
+            webbrowser.open(open_address)
+
+    threading.Thread(target=wait_then_say, name="lumara-models-ready", daemon=True).start()
+
+
+def browser_address(settings: dict, policy: AccessPolicy, with_token: bool = True) -> str:
     """The address a browser on this machine opens (with the token when one is needed)."""
     host = settings["host"]
     # A wildcard is not an address a browser can open; from another machine use this
     # machine's address instead of 127.0.0.1.
     shown = "127.0.0.1" if host in WILDCARD_HOSTS else f"[{host}]" if ":" in host else host
-    token = f"?token={policy.token}" if policy.token_required else ""
+    token = f"?token={policy.token}" if policy.token_required and with_token else ""
     return f"http://{shown}:{settings['port']}/{token}"
-
-
-def open_when_ready(services: Services, address: str) -> None:
-    """--open: once both models are ready (so the first question is answered at once), open
-    the page in the default browser, from a daemon thread."""
-
-    def wait_then_open() -> None:
-        for load in (services.embeddings.model, services.engine.model):
-            load.settle(timeout=600)
-        webbrowser.open(address)
-
-    threading.Thread(target=wait_then_open, name="lumara-open", daemon=True).start()
 
 
 def print_access_address(policy: AccessPolicy, settings: dict) -> None:

@@ -68,7 +68,8 @@ def test_open_is_a_switch_and_a_setting():
     assert load_settings(environ={})["open"] is False
 
 
-def test_open_waits_for_the_models_then_opens_the_address(tmp_path, monkeypatch):
+def test_open_waits_for_the_models_then_says_so_and_opens_the_address(tmp_path, monkeypatch,
+                                                                     capsys):
     opened = threading.Event()
     addresses = []
     monkeypatch.setattr(server.webbrowser, "open",
@@ -77,10 +78,11 @@ def test_open_waits_for_the_models_then_opens_the_address(tmp_path, monkeypatch)
                       "engine": FakeEngine(), "port": 5123})
     services = app.extensions["lumara"]
     policy = app.extensions["lumara"].access
-    server.open_when_ready(services, server.browser_address(services.settings, policy))
+    server.announce_models(services, server.browser_address(services.settings, policy))
     assert opened.wait(10)
     assert services.engine.model.state == "ready"
     assert addresses == ["http://127.0.0.1:5123/"]
+    assert capsys.readouterr().out.startswith("Models ready after ")
 
 
 def test_the_browser_address_carries_the_token_off_the_loopback(make_app):
