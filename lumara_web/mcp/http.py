@@ -11,12 +11,15 @@ bridge closes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any, Callable, Iterable
 
 from a2wsgi import ASGIMiddleware
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+
+log = logging.getLogger(__name__)
 
 # Seconds to wait for the loop to enter (or leave) the session manager: far above the
 # milliseconds it takes, a hang detector only.
@@ -79,7 +82,9 @@ class McpHttpBridge:
             try:
                 loop.run_until_complete(serve())
             except BaseException:
-                pass  # reported through `failure`
+                # Said here too: a failure after start-up reaches no request (later ones
+                # get a 500, as the loop is gone).
+                log.exception("the MCP transport stopped")
             finally:
                 loop.close()
 
