@@ -8,6 +8,7 @@ from flask import Flask
 
 from ..services import Services
 from . import (
+    backups,
     chat_socket,
     context,
     conversations,
@@ -30,8 +31,8 @@ def init_app(app: Flask, services: Services) -> None:
     context.init_app(app, services)
     security.init_app(app)  # first of the request hooks: refused requests go no further
     metrics.init_app(app)  # times every request that passed the checks
-    for module in (memories, conversations, review, transfer, reembed, openai_api, mcp_endpoint,
-                   pages, metrics):
+    for module in (memories, conversations, review, transfer, reembed, backups, openai_api,
+                   mcp_endpoint, pages, metrics):
         app.register_blueprint(module.bp)
     chat_socket.init_app(app)
     error_handlers.init_app(app)

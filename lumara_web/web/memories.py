@@ -105,4 +105,6 @@ def purge_deleted_memory(deleted_memory_id: int):
 
 @bp.delete("/trash")
 def empty_trash():
-    return jsonify({"purged": current_services().memories.empty_trash(get_db())})
+    services = current_services()
+    services.backups.before("empty-trash")  # BackupFailed (503): the trash stays as it is
+    return jsonify({"purged": services.memories.empty_trash(get_db())})
