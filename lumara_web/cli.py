@@ -20,6 +20,8 @@ COMMANDS = {
     "export": "write every memory to a JSON (or Markdown) file",
     "import": "add the memories of an export file (duplicates are skipped)",
     "reembed": "re-embed every memory with the current embedding model (after changing it)",
+    "backup": "write a backup of the database now (into <data dir>/backups)",
+    "restore": "replace the database with a backup (stop the server first)",
 }
 
 
@@ -44,6 +46,10 @@ def main(argv: list[str] | None = None) -> None:
         export(rest)
     elif command == "import":
         import_file(rest)
+    elif command == "backup":
+        backup(rest)
+    elif command == "restore":
+        restore(rest)
     else:
         reembed(rest)
 
@@ -91,10 +97,12 @@ def stats(argv: list[str]) -> None:
     parser = command_parser("stats")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    path = existing_database(args)["db_path"]
+    settings = existing_database(args)
+    path = settings["db_path"]
     conn = db.connect(path)
     try:
-        migrations.migrate(conn)  # the server would do the same on its next start
+        # The server would do the same on its next start, after the same backup.
+        migrations.migrate(conn, before=lambda: back_up_before(settings, "migration"))
         figures = {"database": str(path), "bytes": path.stat().st_size,
                    **store.collection_stats(conn)}
     finally:
@@ -157,6 +165,7 @@ def import_file(argv: list[str]) -> None:
         sys.exit(f"lumara: cannot read {args.file} as JSON: {error}")
     if not isinstance(body, dict):
         sys.exit(f"lumara: {args.file} is not an export file (a JSON object).")
+    back_up_before(settings, "import")
     embeddings = local_embeddings(settings)
     conn = db.connect(settings["db_path"])
     try:
@@ -189,6 +198,7 @@ def reembed(argv: list[str]) -> None:
 
     args = command_parser("reembed").parse_args(argv)
     settings = existing_database(args)
+    back_up_before(settings, "reembed")
     embeddings = local_embeddings(settings)
     conn = db.connect(settings["db_path"])
 
@@ -201,3 +211,63 @@ def reembed(argv: list[str]) -> None:
     finally:
         conn.close()
     print(f"\n{replaced} memories re-embedded with {embeddings.model_id}.", file=sys.stderr)
+
+
+def back_up_before(settings: dict, operation: str) -> None:
+    """The backup an operation waits for (none with --backups 0); exits if it failed."""
+    from .errors import LumaraError
+    from .storage.backups import Backups
+
+    try:
+        Backups.for_settings(settings).before(operation)
+    except LumaraError as error:
+        sys.exit(f"lumara: {error.message}")
+
+
+def backups_parser(command: str) -> argparse.ArgumentParser:
+    parser = command_parser(command)
+    parser.add_argument("--backups", type=int, metavar="N",
+                        help="backups kept, the oldest removed (default: as the server's, 7; "
+                             "0 removes none)")
+    return parser
+
+
+def backup(argv: list[str]) -> None:
+    from .errors import LumaraError
+    from .storage.backups import Backups
+
+    args = backups_parser("backup").parse_args(argv)
+    settings = existing_database(args)
+    if args.backups is not None:
+        settings["backups"] = max(args.backups, 0)
+    try:
+        made = Backups.for_settings(settings).create("manual")
+    except LumaraError as error:
+        sys.exit(f"lumara: {error.message}")
+    print(made.path)
+    print(f"{made.memories} memories, {made.size / 2**20:.1f} MB, checked whole.",
+          file=sys.stderr)
+
+
+def restore(argv: list[str]) -> None:
+    from .errors import LumaraError
+    from .storage.backups import Backups, parse_name
+
+    parser = backups_parser("restore")
+    parser.add_argument("file", help="a backup (its path, or its name in <data dir>/backups) "
+                                     "or another Lumara database file")
+    args = parser.parse_args(argv)
+    # A lost database is what a restore is for: a data folder without one gets an empty one.
+    settings = existing_database(args, create=True)
+    if args.backups is not None:
+        settings["backups"] = max(args.backups, 0)
+    backups = Backups.for_settings(settings)
+    source = Path(args.file)
+    if not source.exists() and parse_name(args.file):
+        source = backups.folder / args.file
+    try:
+        restored = backups.restore(source)
+    except LumaraError as error:
+        sys.exit(f"lumara: nothing was restored: {error.message}")
+    print(f"Restored {source} into {settings['db_path']}: {restored.memories} memories. "
+          f"The database as it was is kept in {restored.kept.path}.")
