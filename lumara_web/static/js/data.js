@@ -1,13 +1,13 @@
 // The Data panel (header → "Data"): export downloads, import of an export file with a
-// progress bar and then a summary of what was added and skipped, and re-embedding every
-// memory with a progress bar. Both run as background jobs on the server: a job running when
+// progress bar and then a summary of what was added and skipped, re-embedding every
+// memory with a progress bar, and the backups (back up now, restore one after asking). Both run as background jobs on the server: a job running when
 // the page loads (a re-embed started at start-up after the embedding model changed, an
 // import started before a reload) shows in a banner under the header, whether or not the
 // panel is open, and in the panel when it is.
 
 import {get, post} from "./api.js";
-import {$, announce, bus, h, percent, truncate} from "./dom.js";
-import {errorBox, openModal} from "./ui.js";
+import {$, announce, bus, fullDate, h, percent, truncate} from "./dom.js";
+import {confirmDialog, errorBox, openModal} from "./ui.js";
 
 const POLL_MS = 500; // ~2 updates a second: a bar that moves, without flooding the server
 const RETRY_MS = 2000; // after a failed poll (the server restarting)
@@ -21,6 +21,7 @@ const EXPORTS = [
 ];
 
 let embeddingModel = null;
+let backupsView = null; // the open panel's backups section
 
 // ---- a background job's state, polled while it runs ---------------------------------------
 
@@ -191,7 +192,9 @@ function openPanel() {
     wide: true,
     build(dialog) {
       sections = [[importing, importSection()], [reembed, reembedSection()]];
+      backupsView = backupsSection();
       dialog.append(exportSection(), ...sections.map(([, section]) => section.element),
+                    backupsView.element,
                     h("div", {class: "modal-actions"},
                       h("button", {type: "button", class: "btn", testid: "data-close",
                                    on: {click: () => modal.close()}}, "Close")));
@@ -206,6 +209,7 @@ function openPanel() {
     job.views.add(render);
     render(job.state, job.state);
   }
+  backupsView.load();
 }
 
 function exportHref(query, versions) {
@@ -382,4 +386,133 @@ function reembedSection() {
       "itself then); search keeps working meanwhile."),
     h("div", {class: "button-row"}, start), error, progress);
   return {element, render};
+}
+
+// ---- backups ----------------------------------------------------------------------------
+
+// Why each backup was made (storage/backups.py REASONS), for a person.
+const BACKUP_REASONS = {
+  daily: "Daily",
+  manual: "Made by hand",
+  migration: "Before an upgrade",
+  import: "Before an import",
+  reembed: "Before a re-embed",
+  "empty-trash": "Before emptying the trash",
+  restore: "Before a restore",
+};
+
+function fileSize(bytes) {
+  if (bytes < 2 ** 20) return `${Math.max(1, Math.round(bytes / 1024)).toLocaleString()} KB`;
+  return `${(bytes / 2 ** 20).toLocaleString(undefined, {maximumFractionDigits: 1})} MB`;
+}
+
+function backupsSection() {
+  const create = h("button", {type: "button", class: "btn btn-small", testid: "backup-create"},
+                   "Back up now");
+  const about = h("p", {class: "data-text", testid: "backup-about"});
+  const list = h("ul", {class: "backup-list", testid: "backup-list",
+                        "aria-labelledby": "backups-heading"});
+  const status = h("p", {class: "data-text job-status", testid: "backup-status",
+                         "aria-live": "polite"});
+  const error = h("div", {class: "backup-error"});
+
+  // aria-disabled, not disabled, while busy: focus stays where it is (see reembedSection).
+  const busy = (on) => {
+    for (const button of [create, ...list.querySelectorAll("button")]) {
+      button.setAttribute("aria-disabled", String(on));
+    }
+  };
+  const isBusy = () => create.getAttribute("aria-disabled") === "true";
+  const say = (text) => {
+    status.textContent = text;
+    error.replaceChildren();
+  };
+  const fail = (message) => {
+    status.textContent = "";
+    error.replaceChildren(errorBox(message, "backup-error"));
+  };
+
+  function item(backup) {
+    const when = fullDate(backup.created_at);
+    const memories = backup.memories === null ? "unreadable"
+      : count(backup.memories, "memory", "memories");
+    return h("li", {class: "backup-item", testid: "backup-item", dataset: {name: backup.name}},
+      h("span", {class: "backup-when"},
+        h("span", {class: "backup-date", testid: "backup-date", text: when}),
+        h("span", {class: "backup-meta", testid: "backup-meta",
+                   text: `${BACKUP_REASONS[backup.reason] || backup.reason} · ` +
+                         `${fileSize(backup.size)} · ${memories}`})),
+      h("button", {type: "button", class: "btn btn-small", testid: "backup-restore",
+                   "aria-label": `Restore the backup of ${when}`,
+                   on: {click: () => { if (!isBusy()) restoreBackup(backup); }}}, "Restore"));
+  }
+
+  async function load() {
+    try {
+      const data = await get("/api/backups");
+      about.textContent = data.keep > 0
+        ? `Lumara keeps the last ${data.keep} backups in ${data.folder}: one a day while it ` +
+          "runs, and one before each import, re-embed, emptied trash, upgrade and restore."
+        : `Automatic backups are off (--backups 0); a backup made here goes to ${data.folder}.`;
+      list.replaceChildren(...data.items.map(item));
+      if (!data.items.length) {
+        list.append(h("li", {class: "data-text", testid: "backup-empty"}, "No backups yet."));
+      }
+    } catch (failure) {
+      fail(`Could not list the backups: ${failure.message}`);
+    }
+  }
+
+  create.addEventListener("click", async () => {
+    if (isBusy()) return;
+    busy(true);
+    say("Backing up…");
+    try {
+      const {backup} = await post("/api/backups");
+      say(`Backed up ${count(backup.memories, "memory", "memories")} ` +
+          `(${fileSize(backup.size)}).`);
+      await load();
+    } catch (failure) {
+      fail(failure.message);
+    } finally {
+      busy(false);
+    }
+  });
+
+  const element = h("section", {class: "data-section", "aria-labelledby": "backups-heading",
+                                testid: "backups-section"},
+    h("h3", {class: "section-title", id: "backups-heading"}, "Backups"),
+    about,
+    h("div", {class: "button-row"}, create),
+    status, error, list);
+  return {element, load, busy, say, fail};
+}
+
+async function restoreBackup(backup) {
+  const yes = await confirmDialog({
+    title: "Restore this backup?",
+    message: `Your memories, trash and conversations go back to how they were on ` +
+             `${fullDate(backup.created_at)} (${count(backup.memories ?? 0, "memory",
+                                                        "memories")}). What you have now ` +
+             "is backed up first, so you can come back to it.",
+    okLabel: "Restore",
+  });
+  openPanel(); // the question took the panel's place: back to it, whatever the answer
+  if (!yes) return;
+  const view = backupsView;
+  view.busy(true);
+  view.say(`Restoring the backup of ${fullDate(backup.created_at)}…`);
+  try {
+    const result = await post(`/api/backups/${encodeURIComponent(backup.name)}/restore`);
+    bus.emit("memories:reload");
+    const done = `Restored ${count(result.memories, "memory", "memories")} from the backup ` +
+                 `of ${fullDate(backup.created_at)}. What you had before is in the backup ` +
+                 `of ${fullDate(result.previous.created_at)}.`;
+    view.say(done); // read out: the status is a live region
+    await view.load();
+  } catch (failure) {
+    view.fail(`Could not restore: ${failure.message}`);
+  } finally {
+    view.busy(false);
+  }
 }
