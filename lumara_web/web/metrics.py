@@ -164,8 +164,9 @@ def plain_summary(report: dict) -> list[str]:
     missed = [row["operation"] for row in promised if _status(row) == "missed"]
     unknown = sum(_status(row) == "no data" for row in promised)
     if missed:
-        lines.append(f"{len(promised) - len(missed) - unknown} of {len(promised)} promises "
-                     f"met; not met: {'; '.join(missed)}.")
+        measured = len(promised) - unknown
+        lines.append(f"{measured - len(missed)} of {measured} measured promises met; "
+                     f"not met: {'; '.join(missed)}.")
     elif unknown == len(promised):
         lines.append("Nothing is measured yet: use the chat, or run the benchmark.")
     else:

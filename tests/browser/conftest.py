@@ -157,14 +157,28 @@ def context_options():
 
 
 @pytest.fixture
-def context(browser, context_options, lumara):
-    # Depends on `lumara` so that pages (and their websockets) close before servers stop.
-    options = {"viewport": {"width": 1280, "height": 900}, **context_options}
-    context = browser.new_context(**options)
-    context.set_default_timeout(10_000)
-    context.add_init_script(WATCH_INJECTIONS)
-    yield context
-    context.close()
+def make_context(browser, context_options, lumara):
+    """make_context() → a browser context (a separate profile: its own storage), closed
+    at the end. Depends on `lumara` so that pages (and their websockets) close before
+    servers stop."""
+    contexts = []
+
+    def make():
+        options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+        context = browser.new_context(**options)
+        context.set_default_timeout(10_000)
+        context.add_init_script(WATCH_INJECTIONS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def context(make_context):
+    return make_context()
 
 
 @pytest.fixture

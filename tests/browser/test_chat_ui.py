@@ -291,7 +291,7 @@ def test_an_answer_that_fails_shows_the_error(site, page):
 
 
 def test_a_message_waiting_for_the_model_shows_its_place_in_the_queue(gated_site, page,
-                                                                      context):
+                                                                      make_context):
     engine = gated_site.engine
     engine.enqueue("Paris.")
     engine.enqueue("Madrid.")
@@ -299,7 +299,9 @@ def test_a_message_waiting_for_the_model_shows_its_place_in_the_queue(gated_site
     send(page, "What is the capital of France?")
     wait_until(lambda: engine.status()["queue"]["running"], what="the first answer to start")
 
-    other = gated_site.open(context.new_page())  # a second tab: its message waits
+    # Another browser profile (a tab of this one would reopen the answering conversation
+    # and follow it): its message waits behind the first.
+    other = gated_site.open(make_context().new_page())
     send(other, "What is the capital of Spain?")
     expect(by(other, "queue-status")).to_be_visible()
     expect(by(other, "queue-status")).to_contain_text("2")
