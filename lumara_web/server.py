@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 import time
 import webbrowser
-
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import create_app
 from .access import TOKEN_FILE, WILDCARD_HOSTS, AccessPolicy
@@ -17,6 +14,7 @@ from .config import load_settings, settings_from_args
 from .errors import LumaraError
 from .observability.perf import process_started_at
 from .services import Services
+from .web.serving import http_server
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,11 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     services = app.extensions["lumara"]
     settings = services.settings
     try:
-        # threaded: a slow request (a model call) never holds up the others. Not app.run:
-        # its banner calls this a development server, which a person starting their own
-        # local app needs no warning about.
-        server = make_server(settings["host"], settings["port"], app, threaded=True,
-                             request_handler=QuietRequestHandler)
+        server = http_server(app, settings["host"], settings["port"])
     except OSError as error:
         sys.exit(f"lumara: cannot listen on {settings['host']}:{settings['port']}: "
                  f"{error.strerror or error}")
@@ -55,21 +49,6 @@ def main(argv: list[str] | None = None) -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         print("Lumara stopped.", flush=True)
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """werkzeug's handler, with the access token cut out of every line it logs (request
-    lines are logged at level info: --log-level info; errors quote the request line)."""
-
-    def log(self, type: str, message: str, *args) -> None:
-        super().log(type, "%s", redact_token(message % args if args else message))
-
-
-_TOKEN_PARAMETER = re.compile(r"([?&]token=)[^&\s#'\"]*", re.IGNORECASE)
-
-
-def redact_token(text: str) -> str:
-    return _TOKEN_PARAMETER.sub(r"\1[redacted]", text)
 
 
 def announce_models(services: Services, open_address: str | None) -> None:

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from lumara_web import server as launch
+from lumara_web.web.serving import redact_token
 
 from .live_server import WAIT_TIMEOUT, AppProcess
 
@@ -69,4 +69,4 @@ def visit(server: AppProcess, path: str) -> None:
     ("GET /?notoken=abc HTTP/1.1", "GET /?notoken=abc HTTP/1.1"),
 ])
 def test_the_token_is_cut_out_of_a_request_line(line, shown):
-    assert launch.redact_token(line) == shown
+    assert redact_token(line) == shown
