@@ -20,6 +20,9 @@ MESSAGE_TOO_BIG = 1009  # the websocket close code for it (RFC 6455)
 # How long a finished connection waits for its websocket thread to send the last close
 # frame (or to read the client's answer to ours): instant unless the client is stuck.
 CLOSE_WAIT_SECONDS = 2
+# How often a waiting receive looks whether the connection ended behind its back (see
+# receive_frame): a wake-up a second costs nothing next to a thread that never ends.
+RECEIVE_CHECK_SECONDS = 1.0
 
 
 def init_app(app: Flask) -> None:
@@ -34,8 +37,7 @@ def chat_socket(ws) -> None:
     session = ChatSession(services.chat, connect_db=services.connect,
                           send=lambda event: ws.send(json.dumps(event)))
     try:
-        while True:
-            frame = ws.receive()
+        while (frame := receive_frame(ws)) is not None:
             if too_big(frame):
                 ws.close(MESSAGE_TOO_BIG, "Message is too big")
                 break
@@ -45,6 +47,21 @@ def chat_socket(ws) -> None:
     finally:
         session.close()
         end_cleanly(ws)
+
+
+def receive_frame(ws) -> str | bytes | None:
+    """The next frame, or None once the connection is closed. simple_websocket's own
+    receive() can sleep forever: when it closes a connection itself (a frame over the size
+    limit, a protocol error) it wakes the receiver a moment before marking the connection
+    closed, so the receiver may look, see it still open, and wait again for a wake-up that
+    never comes — one thread and one socket lost per such frame. Waiting in slices and
+    checking the flag each time ends that."""
+    while True:
+        frame = ws.receive(timeout=RECEIVE_CHECK_SECONDS)
+        if frame is not None:
+            return frame
+        if not ws.connected:
+            return None
 
 
 def too_big(frame: str | bytes) -> bool:

@@ -1,0 +1,102 @@
+"""Attacks a hostile local client can make, replayed on a real server process (loopback
+only, bounded in count and time): each is refused with a 4xx or a close, changes nothing,
+and leaves no thread, socket or memory behind."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from simple_websocket import Client, ConnectionClosed
+from wsproto.connection import ConnectionState
+from wsproto.events import TextMessage
+from wsproto.utilities import LocalProtocolError
+
+from lumara_web.web.chat_socket import MAX_FRAME_BYTES
+
+from .live_server import WAIT_TIMEOUT, AppProcess
+
+pytestmark = pytest.mark.live_server
+
+# Slack over the baseline for threads the server starts on its own (a daily timer, a
+# pool worker that lingers a moment): far below the 100 an attack of 100 would leave.
+THREAD_SLACK = 4
+SETTLE_SECONDS = 10  # "within a few seconds": how long the counts may take to return
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, embedding_cache_dir):
+    process = AppProcess(tmp_path_factory.mktemp("hostile") / "lumara",
+                         models_dir=embedding_cache_dir)
+    try:
+        process.wait_until("ok")
+        process.wait_idle()  # the warm-up answers are done: their threads exist
+        yield process
+    finally:
+        process.stop()
+
+
+def counts(process: AppProcess) -> tuple[int, int]:
+    """(threads, open file descriptors) of the server process, from /proc."""
+    return (len(os.listdir(f"/proc/{process.pid}/task")),
+            len(os.listdir(f"/proc/{process.pid}/fd")))
+
+
+def wait_for_baseline(process: AppProcess, baseline: tuple[int, int]) -> tuple[int, int]:
+    """The counts once they are back at the baseline (threads within THREAD_SLACK), or the
+    last counts seen when SETTLE_SECONDS run out."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        now = counts(process)
+        if (now[0] <= baseline[0] + THREAD_SLACK and now[1] <= baseline[1]) \
+                or time.monotonic() > deadline:
+            return now
+        time.sleep(0.1)
+
+
+def closed_by_server(client: Client) -> int | None:
+    """The close code the server sent, once it closed the connection."""
+    try:
+        while client.receive(timeout=WAIT_TIMEOUT) is not None:
+            pass
+    except ConnectionClosed:
+        pass
+    return client.close_reason
+
+
+def send_in_fragments(client: Client, total_bytes: int, fragment_bytes: int) -> None:
+    """One text message of `total_bytes`, sent as continuation frames of `fragment_bytes`
+    (each under the frame limit; together over it), until the server closes."""
+    sent = 0
+    while sent < total_bytes and client.ws.state == ConnectionState.OPEN:
+        size = min(fragment_bytes, total_bytes - sent)
+        sent += size
+        try:
+            client.sock.send(client.ws.send(TextMessage(data="x" * size,
+                                                        message_finished=sent >= total_bytes)))
+        except (LocalProtocolError, OSError):  # the server's close arrived meanwhile
+            return
+
+
+@pytest.mark.parametrize("attack", ["one oversized frame", "fragments adding up"])
+def test_oversized_websocket_messages_leave_no_thread_or_socket(server, attack):
+    baseline = counts(server)
+    clients = []
+    try:
+        for _ in range(100):
+            # Each client keeps its TCP connection open: only the server can end it.
+            client = Client.connect(f"ws://127.0.0.1:{server.port}/ws/chat")
+            clients.append(client)
+            if attack == "one oversized frame":
+                client.send("x" * (MAX_FRAME_BYTES + 1))
+            else:
+                send_in_fragments(client, 640 * 1024, 64 * 1024)
+            assert closed_by_server(client) == 1009  # message too big
+        after = wait_for_baseline(server, baseline)
+    finally:
+        for client in clients:
+            client.sock.close()
+    assert after[0] <= baseline[0] + THREAD_SLACK, f"threads {baseline[0]} → {after[0]}"
+    assert after[1] <= baseline[1], f"file descriptors {baseline[1]} → {after[1]}"
+    assert server.health()["status"] == "ok"
