@@ -69,6 +69,8 @@ def send_raw(client, endpoint, seeded, raw: bytes, content_type="application/jso
 FIELD_CASES = [  # (body, code): each is wrong for all three body endpoints
     ({"content": ""}, "empty_content"),
     ({"content": "   \n\t "}, "empty_content"),
+    ({"content": "\u200b\u200b\u200b"}, "empty_content"),  # zero-width spaces only
+    ({"content": " \ufeff\u200d \u2060\u200e"}, "empty_content"),  # other invisibles
     ({"content": "x" * (MAX_CONTENT + 1)}, "content_too_long"),
     ({"content": "  " + "x" * (MAX_CONTENT + 1) + "  "}, "content_too_long"),
     ({"content": 42}, "invalid_content"),

@@ -100,3 +100,30 @@ def test_oversized_websocket_messages_leave_no_thread_or_socket(server, attack):
     assert after[0] <= baseline[0] + THREAD_SLACK, f"threads {baseline[0]} → {after[0]}"
     assert after[1] <= baseline[1], f"file descriptors {baseline[1]} → {after[1]}"
     assert server.health()["status"] == "ok"
+
+
+def export_document(*memories: dict) -> dict:
+    return {"format": "lumara-export", "version": 1, "memories": list(memories)}
+
+
+def version(number: int, **fields) -> dict:
+    return {"version": number, "content": f"My note, version {number}.",
+            "replaced_at": "2026-01-02T03:04:05Z", **fields}
+
+
+@pytest.mark.parametrize("memory", [
+    {"content": "My note.", "created_at": "0001-01-01T00:00:00+14:00"},
+    {"content": "My note.", "updated_at": "9999-12-31T23:59:59-14:00"},
+    {"content": "My note.", "versions": [version(1, replaced_at="0001-01-01T00:00:00+14:00")]},
+    {"content": "My note.", "versions": [version(2**63)]},
+    {"content": "My note.", "versions": [version(2**63 - 1)]},
+    {"content": "My note.", "versions": [version(n) for n in range(1, 20_001)]},
+    {"content": "\u200b\u200b\u200b"},
+], ids=["year 0", "year 10000", "version time", "version 2^63", "version 2^63-1",
+        "20,000 versions", "zero-width spaces"])
+def test_a_hostile_import_is_refused_and_changes_nothing(server, memory):
+    before = server.request("/api/memories?limit=1")[1]["total"]
+    status, body = server.request("/api/import", export_document(memory))
+    assert status == 400, body
+    assert "Nothing was imported" in body["error"]["message"]
+    assert server.request("/api/memories?limit=1")[1]["total"] == before

@@ -351,6 +351,11 @@ def test_earlier_versions_round_trip_when_asked_for(make_client):
     ({"change": "undo"}, "invalid_versions", "change must be"),
     ({"replaced_at": "yesterday"}, "invalid_timestamp", "replaced_at"),
     ({"replaced_at": None}, "invalid_timestamp", "replaced_at is required"),
+    ({"replaced_at": "0001-01-01T00:00:00+14:00"}, "invalid_timestamp", "outside the years"),
+    ({"replaced_at": "9999-12-31T23:59:59-14:00"}, "invalid_timestamp", "outside the years"),
+    ({"version": 10**9 + 1}, "invalid_versions", "from 1 to 1,000,000,000"),
+    ({"version": 2**63 - 1}, "invalid_versions", "from 1 to 1,000,000,000"),
+    ({"version": 2**63}, "invalid_versions", "from 1 to 1,000,000,000"),
     ({"tags": "sea"}, "invalid_tags", "tags"),
     ({"content": "  "}, "empty_content", "content"),
     ({"colour": "blue"}, "unknown_field", "colour"),
@@ -369,6 +374,50 @@ def test_each_version_is_validated_and_a_bad_one_imports_nothing(make_client, ve
     assert error["message"].startswith("memories[1]: versions[1]: "), error
     assert where in error["message"] and "Nothing was imported" in error["message"]
     assert listed(client) == []
+
+
+@pytest.mark.parametrize("field", ["created_at", "updated_at"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_outside_the_calendar_in_utc_is_refused(make_client, field, moment):
+    client = make_client("a")
+    error = import_(client, document({"content": FACT, field: moment}), status=400)["error"]
+    assert error["code"] == "invalid_timestamp" and field in error["message"], error
+    assert listed(client) == []
+
+
+def test_the_largest_version_number_still_leaves_room_for_edits(make_client):
+    from lumara_web.memory.validation import MAX_VERSION
+
+    client = make_client("a")
+    version = {"version": MAX_VERSION, "content": OTHER, "replaced_at": "2026-01-02T03:04:05Z"}
+    assert import_(client, document({"content": FACT, "versions": [version]}))["imported"] == 1
+    [memory] = listed(client)
+    for content in (THIRD, FACT):  # each edit numbers the next version, as a whole number
+        assert client.patch(f"/api/memories/{memory['id']}",
+                            json={"content": content}).status_code == 200
+    assert [v["version"] for v in history_of(client, memory["id"])] == \
+        [MAX_VERSION + 2, MAX_VERSION + 1, MAX_VERSION]
+    restored = client.post(f"/api/memories/{memory['id']}/restore",
+                           json={"version": MAX_VERSION})
+    assert restored.status_code == 200 and restored.get_json()["memory"]["content"] == OTHER
+
+
+def test_a_memory_with_too_many_versions_is_refused_whole(make_client):
+    from lumara_web.memory.transfer import MAX_IMPORTED_VERSIONS
+
+    client = make_client("a")
+    versions = [{"version": n, "content": f"Note, version {n}.",
+                 "replaced_at": "2026-01-02T03:04:05Z"}
+                for n in range(1, MAX_IMPORTED_VERSIONS + 2)]
+    error = import_(client, document({"content": FACT, "versions": versions}),
+                    status=400)["error"]
+    assert error["code"] == "too_many_versions" and "10,000" in error["message"], error
+    assert listed(client) == []
+    # At the cap it imports, every version kept.
+    assert import_(client, document({"content": FACT, "versions": versions[:-1]}))[
+        "imported"] == 1
+    [memory] = listed(client)
+    assert len(history_of(client, memory["id"])) == MAX_IMPORTED_VERSIONS
 
 
 def test_a_files_memories_are_compared_with_the_ones_kept_before_them_in_tiles(monkeypatch):

@@ -26,7 +26,13 @@ from ..storage.store import VERSION_CHANGES, Memory, MemoryVersion
 from . import findings as insights
 from . import pair_judge
 from .reembed import BATCH
-from .validation import NewMemory, parse_new_memory, parse_text, reject_unknown_fields
+from .validation import (
+    MAX_VERSION,
+    NewMemory,
+    parse_new_memory,
+    parse_text,
+    reject_unknown_fields,
+)
 
 FORMAT = "lumara-export"
 VERSION = 1
@@ -277,6 +283,11 @@ def _new_memory(item: dict, settings: Mapping[str, Any]) -> NewMemory:
                              if key in item}, settings)
 
 
+# Earlier versions one imported memory may bring: ten thousand edits of one note is far past
+# any real history, and the cap keeps a hostile file from holding a request for seconds.
+MAX_IMPORTED_VERSIONS = 10_000
+
+
 def _versions(value: Any, settings: Mapping[str, Any]) -> tuple[MemoryVersion, ...]:
     """A memory's earlier versions, each checked like a memory of its own."""
     if value is None:
@@ -284,25 +295,31 @@ def _versions(value: Any, settings: Mapping[str, Any]) -> tuple[MemoryVersion, .
     if not isinstance(value, list):
         raise _invalid(f"versions must be a list of version objects, not {_shown(value)}.",
                        "invalid_versions")
+    if len(value) > MAX_IMPORTED_VERSIONS:
+        raise _invalid(f"versions holds {len(value):,} earlier versions; one memory may bring "
+                       f"at most {MAX_IMPORTED_VERSIONS:,}. Drop the oldest and import again.",
+                       "too_many_versions")
     versions: list[MemoryVersion] = []
+    numbers: set[int] = set()
     for index, item in enumerate(value):
         try:
             versions.append(_version(item, settings))
         except ValidationError as error:
             raise ValidationError(f"versions[{index}]: {error.message}",
                                   code=error.code) from None
-        if any(earlier.version == versions[-1].version for earlier in versions[:-1]):
+        if versions[-1].version in numbers:
             raise _invalid(f"versions[{index}]: version {versions[-1].version} appears twice.",
                            "invalid_versions")
+        numbers.add(versions[-1].version)
     return tuple(versions)
 
 
 def _version(item: Any, settings: Mapping[str, Any]) -> MemoryVersion:
     _check_object(item, _VERSION_FIELDS, "version", "invalid_versions")
     number = item.get("version")
-    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-        raise _invalid(f"version must be a positive whole number (got {_shown(number)}).",
-                       "invalid_versions")
+    if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_VERSION:
+        raise _invalid(f"version must be a whole number from 1 to {MAX_VERSION:,} (got "
+                       f"{_shown(number)}).", "invalid_versions")
     change = item.get("change", "edit")
     if change not in VERSION_CHANGES:
         raise _invalid(f"change must be one of {', '.join(VERSION_CHANGES)} (got "
@@ -331,8 +348,12 @@ def _timestamp(item: Mapping[str, Any], name: str) -> str | None:
                        "invalid_timestamp") from None
     if moment.tzinfo is None:  # Lumara writes UTC; a bare time is read as UTC too
         moment = moment.replace(tzinfo=timezone.utc)
-    return (moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"))
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is in the year 0 in UTC
+        raise _invalid(f"{name} {value[:40]!r} is outside the years 1 to 9999 in UTC.",
+                       "invalid_timestamp") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _embedding(value: Any, dimensions: int | None) -> np.ndarray | None:

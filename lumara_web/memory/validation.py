@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -92,8 +93,9 @@ def parse_memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> 
     return _memory_patch(body, settings)
 
 
-# A version number is a SQLite integer: anything larger cannot exist and cannot be bound.
-MAX_VERSION = 2**63 - 1
+# A version number counts a memory's edits. A billion leaves every real history room and
+# keeps the next number (the largest + 1) far inside SQLite's 64-bit integers.
+MAX_VERSION = 10**9
 
 
 def parse_restore_request(body: Mapping[str, Any]) -> int:
@@ -107,8 +109,8 @@ def parse_restore_request(body: Mapping[str, Any]) -> int:
         raise ValidationError(f"version must be a whole number, not {_json_type(value)}.",
                               code="invalid_version")
     if not 1 <= value <= MAX_VERSION:
-        raise ValidationError(f"version {value} is out of range: versions are numbered from 1.",
-                              code="invalid_version")
+        raise ValidationError(f"version {value} is out of range: versions are numbered from 1 "
+                              f"to {MAX_VERSION:,}.", code="invalid_version")
     return value
 
 
@@ -208,8 +210,8 @@ def parse_text(value: Any, max_chars: int, *, field: str = "content") -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string, not {_json_type(value)}.",
                               code="invalid_content")
-    text = value.strip()
-    if not text:
+    text = value.strip().strip(INVISIBLE).strip()
+    if not any(_visible(character) for character in text):
         raise ValidationError(f"{field} is empty: write something to remember.",
                               code="empty_content")
     if len(text) > max_chars:
@@ -217,6 +219,16 @@ def parse_text(value: Any, max_chars: int, *, field: str = "content") -> str:
                               f"{max_chars:,}.", code="content_too_long")
     _require_clean_text(text, field, code="invalid_content")
     return text
+
+
+# Characters that take no room on screen (zero-width spaces and joiners, the word joiner,
+# the byte-order mark): trimmed from the ends, and a text of nothing else is empty.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def _visible(character: str) -> bool:
+    """Neither white space nor an invisible format character (Unicode category Cf)."""
+    return not character.isspace() and unicodedata.category(character) != "Cf"
 
 
 def _require_clean_text(text: str, field: str, *, code: str) -> None:
