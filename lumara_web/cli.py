@@ -79,7 +79,6 @@ def existing_database(args: argparse.Namespace, *, create: bool = False) -> dict
     settings = load_settings({"data_dir": args.data_dir, "db_path": args.db_path,
                               "embedding_model": args.embedding_model})
     if create and not settings["db_path"].exists():
-        settings["db_path"].parent.mkdir(parents=True, exist_ok=True)
         conn = db.connect(settings["db_path"])
         try:
             migrations.migrate(conn)
@@ -122,6 +121,7 @@ def export(argv: list[str]) -> None:
     from .inference.onnx_embedder import embedding_model_id
     from .memory import transfer
     from .storage import db, store
+    from .storage.private import write_private_text
 
     parser = command_parser("export")
     parser.add_argument("--output", "-o", default="-", help="file to write ('-': stdout)")
@@ -146,7 +146,7 @@ def export(argv: list[str]) -> None:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_private_text(Path(args.output), text)
         print(f"written to {args.output}", file=sys.stderr)
 
 

@@ -28,6 +28,7 @@ from .observability.perf import PerfMonitor, RssSampler, record_startup
 from .search.vector_index import VectorIndex
 from .storage import db, migrations, store
 from .storage.backups import Backups, DailyBackups, Restored
+from .storage.private import make_private
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def build_services(settings: dict, components: dict[str, Any] | None = None) -> 
     or an `engine` that replaces the real model (tests pass fakes this way)."""
     components = components or {}
     first_setup = not Path(settings["db_path"]).exists()
-    settings["data_dir"].mkdir(parents=True, exist_ok=True)
+    make_private(settings["data_dir"])
     backups = Backups.for_settings(settings)
     problems, checked = prepare_database(settings, backups)
     monitor = PerfMonitor()

@@ -27,8 +27,9 @@ SETTLE_SECONDS = 10  # "within a few seconds": how long the counts may take to r
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedding_cache_dir):
-    process = AppProcess(tmp_path_factory.mktemp("hostile") / "lumara",
-                         models_dir=embedding_cache_dir)
+    data_dir = tmp_path_factory.mktemp("hostile") / "lumara"
+    process = AppProcess(data_dir, models_dir=embedding_cache_dir)
+    process.data_dir = data_dir
     try:
         process.wait_until("ok")
         process.wait_idle()  # the warm-up answers are done: their threads exist
@@ -127,3 +128,13 @@ def test_a_hostile_import_is_refused_and_changes_nothing(server, memory):
     assert status == 400, body
     assert "Nothing was imported" in body["error"]["message"]
     assert server.request("/api/memories?limit=1")[1]["total"] == before
+
+
+def test_no_other_local_user_can_read_the_data_folder(server):
+    server.request("/api/memories", {"content": "My bank PIN hint is the year we met."})
+    items = [server.data_dir, *server.data_dir.rglob("*")]
+    open_to_others = [f"{item.relative_to(server.data_dir)} {oct(item.lstat().st_mode)}"
+                      for item in items
+                      if not item.is_symlink() and item.lstat().st_mode & 0o077]
+    assert open_to_others == []
+    assert {"lumara.db", "lumara.db-wal"} <= {item.name for item in items}

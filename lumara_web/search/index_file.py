@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..storage import meta_store
+from ..storage.private import FILE_MODE, private_folder, write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def save(cache_dir: Path, saved: Saved, database: str) -> None:
     the next start rebuilds, as without a saved index."""
     folder = cache_dir / FOLDER
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         _remove_abandoned(folder)
         (folder / META).unlink(missing_ok=True)  # from here on, the files are not trusted
         files = {}
@@ -89,7 +90,7 @@ def save(cache_dir: Path, saved: Saved, database: str) -> None:
                 "type_codes": saved.type_codes, "trained_size": saved.trained_size,
                 "vector_file": saved.vector_file, "files": files}
         partial = folder / f"{META}.{os.getpid()}.partial"
-        partial.write_text(json.dumps(meta))
+        write_private_text(partial, json.dumps(meta))
         os.replace(partial, folder / META)
     except (OSError, RuntimeError, ValueError) as error:
         log.warning("could not save the vector index in %s: %s", folder, error)
@@ -134,6 +135,7 @@ def _write(path: Path, writer: Any) -> int:
     # Named by process: another process saving the same folder never writes into it.
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     writer(partial)
+    os.chmod(partial, FILE_MODE)  # vectors say what the memories say
     with open(partial, "rb") as file:
         os.fsync(file.fileno())
     checksum = _crc(partial)

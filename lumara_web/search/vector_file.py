@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..storage.private import private_folder
+
 PREFIX = "vectors-"
 SUFFIX = ".f32"
 # Rows written per pwrite while filling a new file (≈ 6 MB at 384 numbers).
@@ -50,7 +52,7 @@ class VectorFile:
             fd, name = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX)
             os.unlink(name)  # gone with its last descriptor
             return cls(fd, width, None)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         path = folder / f"{PREFIX}{uuid.uuid4().hex[:12]}{SUFFIX}"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # new: nobody else has it

@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..storage import db, store
+from ..storage.private import private_folder
 from . import index_file, vector_file
 from .vector_file import VectorFile
 
@@ -445,7 +446,7 @@ def _save_centroids(cache_dir: Path | None, index: Any, size: int, fit: float) -
     index_path, meta_path = _centroid_paths(cache_dir, index.nlist, index.pq.M,
                                             index.pq.nbits, index.d)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(cache_dir)
         partial = index_path.with_suffix(".partial")
         _faiss().write_index(index, str(partial))  # trained, still empty: centroids only
         partial.replace(index_path)

@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Any, Iterator
 
 from ..errors import DatabaseError
+from .private import create_private_file, private_folder
 
 # Seconds a writer waits for another writer's lock before giving up; writes here take
 # milliseconds, so 10 s only runs out if something is badly wrong.
@@ -40,7 +41,8 @@ def connect(path: str | Path, *, check_same_thread: bool = True) -> Any:
 
     sqlite, _ = driver()
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_folder(Path(path).parent)
+        create_private_file(Path(path))
     conn = sqlite.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
                           check_same_thread=check_same_thread)
     try:
