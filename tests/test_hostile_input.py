@@ -5,6 +5,7 @@ and leaves no thread, socket or memory behind."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 import pytest
@@ -138,3 +139,50 @@ def test_no_other_local_user_can_read_the_data_folder(server):
                       if not item.is_symlink() and item.lstat().st_mode & 0o077]
     assert open_to_others == []
     assert {"lumara.db", "lumara.db-wal"} <= {item.name for item in items}
+
+
+def raw_exchange(server: AppProcess, head: bytes, body_chunks: list[bytes] = ()) -> bytes:
+    """Send `head` (and the chunks) on a fresh socket, then read until the server closes it;
+    the socket stays open from this side, so only the server can end the exchange."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=SETTLE_SECONDS) as sock:
+        sock.sendall(head)
+        for chunk in body_chunks:
+            try:
+                sock.sendall(chunk)
+            except OSError:  # the server answered and closed before reading it all
+                break
+        received = b""
+        try:
+            while data := sock.recv(65536):
+                received += data
+        except ConnectionResetError:  # closed with our unread bytes in its buffer
+            pass
+        except TimeoutError:
+            raise AssertionError(f"the server kept the connection open after:\n"
+                                 f"{received[:300]!r}") from None
+    return received
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /api/memories HTTP/1.0\r\n\r\n",
+    b"GET http://127.0.0.1/api/memories HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+    b"GET http://localhost/api/memories HTTP/1.1\r\nHost: evil.example\r\n"
+    b"Connection: close\r\n\r\n",
+], ids=["no Host", "absolute form, foreign Host", "absolute localhost, foreign Host"])
+def test_a_request_without_an_own_host_header_is_refused(server, head):
+    assert status_of(raw_exchange(server, head)) in (400, 421)
+
+
+def test_a_chunked_body_over_the_limit_is_refused_and_the_connection_closed(server):
+    before = server.request("/api/memories?limit=1")[1]["total"]
+    head = (b"POST /api/memories HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    piece = b'{"content": "' + b"x" * 65_000
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 40  # 2.6 MB, never terminated
+    response = raw_exchange(server, head, chunks)
+    assert status_of(response) == 413, response[:300]
+    assert server.request("/api/memories?limit=1")[1]["total"] == before

@@ -256,11 +256,20 @@ def test_the_token_in_the_address_becomes_a_cookie(token_app):
     assert response.headers["Location"] == "/metrics?format=json"  # the token is gone
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith(f"{security.TOKEN_COOKIE}={token_of(token_app)};")
-    for attribute in ("HttpOnly", "SameSite=Strict", "Path=/"):
+    for attribute in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2592000"):
         assert attribute in cookie
-    # The test client keeps the cookie, as a browser does.
-    assert client.get("/metrics?format=json").status_code == 200
+    assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
+    # The test client keeps the cookie, as a browser does; each visit renews its 30 days.
+    renewed = client.get("/metrics?format=json")
+    assert renewed.status_code == 200 and "Max-Age=2592000" in renewed.headers["Set-Cookie"]
     add_memory(client)
+
+
+def test_behind_a_proxy_that_ends_tls_the_token_cookie_is_secure(token_app):
+    response = token_app.test_client().get(
+        "/", query_string={"token": token_of(token_app)},
+        headers={"X-Forwarded-Proto": "https"})
+    assert response.status_code == 303 and "Secure" in response.headers["Set-Cookie"]
 
 
 def test_the_token_in_the_address_does_not_authorize_a_post(token_app):

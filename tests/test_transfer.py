@@ -206,7 +206,7 @@ def test_markdown_export_groups_by_type_and_escapes_content(make_client):
     add(client, "# Not a heading [click](http://evil.example) <b>x</b>", type="method")
     add(client, "line one\n## forged\n    code?", type="knowledge", tags=["a_b"])
     response = export(client, format="markdown")
-    assert response.mimetype == "text/markdown"
+    assert response.headers["Content-Type"] == "text/markdown; charset=utf-8"  # said once
     assert response.headers["Content-Disposition"].endswith('.md"')
     text = response.get_data(as_text=True)
     assert "## Knowledge (1)" in text and "## Method (1)" in text

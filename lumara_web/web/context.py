@@ -35,6 +35,7 @@ def init_app(app: Flask, services: Services) -> None:
     app.extensions["lumara"] = services
     app.teardown_appcontext(close_db)
     app.before_request(limit_streamed_bodies)
+    app.after_request(stop_waiting_for_a_refused_body)
 
 
 def page_of(items: list, total: int, page: Any, **extra: Any) -> Response:
@@ -82,6 +83,21 @@ class StreamedBodyLimit(LimitedStream):
         if self.is_exhausted and self.body.read(1):
             raise RequestEntityTooLarge()
         return data
+
+
+# Seconds the server still reads a refused body (413) before it closes the connection.
+REFUSED_BODY_WAIT_SECONDS = 1
+
+
+def stop_waiting_for_a_refused_body(response: Response) -> Response:
+    """After a 413, werkzeug reads and discards the rest of the body so that the client sees
+    the answer rather than a reset, in blocking reads of 10 MB: a client that stopped sending
+    without closing held the connection and its thread for ever. A short timeout on the
+    socket ends that wait."""
+    connection = request.environ.get("werkzeug.socket")
+    if response.status_code == 413 and connection is not None:
+        connection.settimeout(REFUSED_BODY_WAIT_SECONDS)
+    return response
 
 
 def limit_streamed_bodies() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 
-from flask import Flask, Response, jsonify, redirect, request
+from flask import Flask, Response, g, jsonify, redirect, request
 
 from ..access import TOKEN_FILE, AccessPolicy
 from .context import current_services
@@ -25,8 +25,9 @@ from .context import current_services
 log = logging.getLogger(__name__)
 
 TOKEN_COOKIE = "lumara_token"
-# 400 days, the longest Chromium keeps a cookie: the token itself never expires.
-TOKEN_COOKIE_MAX_AGE = 400 * 24 * 3600
+# 30 days from the last visit (each answer renews it): a browser left unused for a month
+# asks for the token's address again; the token itself never expires.
+TOKEN_COOKIE_MAX_AGE = 30 * 24 * 3600
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Sec-Fetch-Site values that mean "not sent by another site's page": "none" is the user
 # typing the address or opening a bookmark.
@@ -69,7 +70,10 @@ def check_request() -> Response | None:
 
 
 def _check_host() -> Response | None:
-    # request.host is "" when the Host header is missing or has characters no host name has.
+    if "HTTP_HOST" not in request.environ:  # else werkzeug answers with the server's address
+        return refuse(400, "host_required", "Send a Host header: every HTTP/1.1 client "
+                                            "does.")
+    # request.host is "" when the Host header has characters no host name has.
     if policy().allows_host(host_name(request.host)):
         return None
     shown = request.headers.get("Host", "")[:100]
@@ -118,6 +122,8 @@ def _check_token() -> Response | None:
                                                 "it needs its access token.")
     if not rules.token_matches(presented):
         return _token_refused("invalid_token", "That is not this Lumara's access token.")
+    if presented == request.cookies.get(TOKEN_COOKIE):
+        g.renew_token_cookie = presented
     return None
 
 
@@ -131,9 +137,15 @@ def _remember_token(token: str) -> Response:
     the address bar and the history."""
     rest = [(key, value) for key, value in request.args.items(multi=True) if key != "token"]
     target = request.path + ("?" + urllib.parse.urlencode(rest) if rest else "")
-    response = redirect(target, code=303)
+    return _set_token_cookie(redirect(target, code=303), token)
+
+
+def _set_token_cookie(response: Response, token: str) -> Response:
+    # Secure also behind a proxy that ends TLS and says so: the header can only make the
+    # cookie stricter.
+    secure = request.is_secure or request.headers.get("X-Forwarded-Proto") == "https"
     response.set_cookie(TOKEN_COOKIE, token, max_age=TOKEN_COOKIE_MAX_AGE, httponly=True,
-                        samesite="Strict", secure=request.is_secure)
+                        samesite="Strict", secure=secure)
     return response
 
 
@@ -160,6 +172,8 @@ def add_security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
         websocket=websocket)
     response.headers.update(SECURITY_HEADERS)
+    if "renew_token_cookie" in g and not is_websocket_handshake():
+        _set_token_cookie(response, g.renew_token_cookie)
     return response
 
 

@@ -21,7 +21,7 @@ def export_memories():
                                model_id=current_services().embeddings.model_id,
                                include_vectors=request.args.get("vectors") == "1",
                                include_versions=request.args.get("versions") == "1")
-    response = Response(exported.text, mimetype=exported.media_type)
+    response = Response(exported.text, content_type=exported.media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
     return response
 
