@@ -6,7 +6,9 @@ tests/live_server.py."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import json
 import os
 import socket
@@ -434,3 +436,10 @@ class Recorder:
             assert ok, f"no {count} {kind!r} events in {self.events}"
             return [event for event in self.events if event["type"] == kind]
 
+
+def run_async(make_coroutine):
+    """asyncio.run(make_coroutine()) on a thread of its own, its result (or its exception).
+    The browser tests' Playwright keeps an event loop running on the main thread for the
+    whole session, where asyncio.run refuses to start another."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()

@@ -54,7 +54,7 @@ class AppProcess:
         embedding model (~8 s) is made once per test session (conftest's
         embedding_cache_dir), not once per data folder."""
         if models_dir is not None and not (Path(data_dir) / "models").exists():
-            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)  # as Lumara makes it
             (Path(data_dir) / "models").symlink_to(models_dir, target_is_directory=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"

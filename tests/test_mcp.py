@@ -5,7 +5,6 @@ in a real child process is tests/test_mcp_stdio.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -21,7 +20,7 @@ from lumara_web.mcp.server import build_server
 from lumara_web.mcp.stdio import lazy_services, loading
 
 from .fakes import FakeEmbedder, FakeEngine
-from .helpers import FACT, FACT_VARIANT, UNRELATED, WAIT, api_snapshot, snapshot
+from .helpers import FACT, FACT_VARIANT, UNRELATED, WAIT, api_snapshot, run_async, snapshot
 
 TOOLS = {"search_memories", "add_memory", "update_memory", "delete_memory", "recent_memories",
          "ask"}
@@ -45,7 +44,7 @@ def over_http(live, work, **client_options):
         async with Client(live.base + "/mcp", read_timeout_seconds=WAIT,
                           **client_options) as client:
             return await work(client)
-    return asyncio.run(run())
+    return run_async(run)
 
 
 def call(live, tool: str, arguments: dict):
@@ -305,7 +304,7 @@ def test_off_the_loopback_the_client_needs_the_access_token(serve):
                                     read_timeout_seconds=WAIT) as client:
                 return await client.list_tools()
 
-        assert {tool.name for tool in asyncio.run(run()).tools} == TOOLS
+        assert {tool.name for tool in run_async(run).tools} == TOOLS
     finally:
         bridge = live.app.extensions.get("lumara_mcp")
         if bridge is not None:
@@ -330,7 +329,7 @@ def test_the_stdio_services_load_the_chat_model_only_when_ask_needs_it(tmp_path)
         async with Client(server, read_timeout_seconds=WAIT) as client:
             return await work(client)
 
-    added, found, state_before_ask, answer = asyncio.run(run())
+    added, found, state_before_ask, answer = run_async(run)
     assert not added.is_error and not found.is_error and not answer.is_error
     assert found.structured_content["results"][0]["memory"]["content"] == "My dog is called Rex."
     assert state_before_ask == "not_started"

@@ -7,7 +7,6 @@ server's in-process vector index catching up from the database's change log."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import queue
@@ -22,7 +21,7 @@ from mcp.client.stdio import stdio_client
 
 from lumara_web.inference.onnx_embedder import load_embedder
 
-from .helpers import add, search
+from .helpers import add, run_async, search
 from .live_server import PROJECT_ROOT, WAIT_TIMEOUT
 
 pytestmark = pytest.mark.live_server
@@ -75,7 +74,7 @@ def test_stdio_serves_the_web_servers_data_folder_beside_it(make_app, onnx_embed
                                                 {"question": "Where does my sister Dorota live?"})
                 return tools, found, added, answer
 
-    tools, found, added, answer = asyncio.run(session())
+    tools, found, added, answer = run_async(session)
     log = log_path.read_text()
     assert len(tools.tools) == 6, log
     for result in (found, added, answer):

@@ -386,7 +386,7 @@ def test_a_time_outside_the_calendar_in_utc_is_refused(make_client, field, momen
 
 
 def test_the_largest_version_number_still_leaves_room_for_edits(make_client):
-    from lumara_web.memory.validation import MAX_VERSION
+    from lumara_web.memory.transfer import MAX_IMPORTED_VERSION as MAX_VERSION
 
     client = make_client("a")
     version = {"version": MAX_VERSION, "content": OTHER, "replaced_at": "2026-01-02T03:04:05Z"}

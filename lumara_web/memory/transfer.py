@@ -26,13 +26,7 @@ from ..storage.store import VERSION_CHANGES, Memory, MemoryVersion
 from . import findings as insights
 from . import pair_judge
 from .reembed import BATCH
-from .validation import (
-    MAX_VERSION,
-    NewMemory,
-    parse_new_memory,
-    parse_text,
-    reject_unknown_fields,
-)
+from .validation import NewMemory, parse_new_memory, parse_text, reject_unknown_fields
 
 FORMAT = "lumara-export"
 VERSION = 1
@@ -283,6 +277,9 @@ def _new_memory(item: dict, settings: Mapping[str, Any]) -> NewMemory:
                              if key in item}, settings)
 
 
+# An imported version number counts edits: a billion leaves every real history room and
+# keeps the next one (the largest + 1) far inside SQLite's 64-bit integers.
+MAX_IMPORTED_VERSION = 10**9
 # Earlier versions one imported memory may bring: ten thousand edits of one note is far past
 # any real history, and the cap keeps a hostile file from holding a request for seconds.
 MAX_IMPORTED_VERSIONS = 10_000
@@ -317,8 +314,9 @@ def _versions(value: Any, settings: Mapping[str, Any]) -> tuple[MemoryVersion, .
 def _version(item: Any, settings: Mapping[str, Any]) -> MemoryVersion:
     _check_object(item, _VERSION_FIELDS, "version", "invalid_versions")
     number = item.get("version")
-    if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_VERSION:
-        raise _invalid(f"version must be a whole number from 1 to {MAX_VERSION:,} (got "
+    if not isinstance(number, int) or isinstance(number, bool) \
+            or not 1 <= number <= MAX_IMPORTED_VERSION:
+        raise _invalid(f"version must be a whole number from 1 to {MAX_IMPORTED_VERSION:,} (got "
                        f"{_shown(number)}).", "invalid_versions")
     change = item.get("change", "edit")
     if change not in VERSION_CHANGES:

@@ -93,9 +93,8 @@ def parse_memory_patch(body: Mapping[str, Any], settings: Mapping[str, Any]) -> 
     return _memory_patch(body, settings)
 
 
-# A version number counts a memory's edits. A billion leaves every real history room and
-# keeps the next number (the largest + 1) far inside SQLite's 64-bit integers.
-MAX_VERSION = 10**9
+# A version number is a SQLite integer: anything larger cannot exist and cannot be bound.
+MAX_VERSION = 2**63 - 1
 
 
 def parse_restore_request(body: Mapping[str, Any]) -> int:
@@ -109,8 +108,8 @@ def parse_restore_request(body: Mapping[str, Any]) -> int:
         raise ValidationError(f"version must be a whole number, not {_json_type(value)}.",
                               code="invalid_version")
     if not 1 <= value <= MAX_VERSION:
-        raise ValidationError(f"version {value} is out of range: versions are numbered from 1 "
-                              f"to {MAX_VERSION:,}.", code="invalid_version")
+        raise ValidationError(f"version {value} is out of range: versions are numbered from 1.",
+                              code="invalid_version")
     return value
 
 

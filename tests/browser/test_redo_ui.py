@@ -75,7 +75,8 @@ def test_an_edited_message_redoes_its_turn_and_takes_back_what_it_saved(site, pa
     by(page, "toast-undo").click()  # Rex back from the trash: the user's call
     eventually(lambda: sorted(site.api.contents()) == [MAX, REX], "Rex to come back")
 
-    site.open(page)
+    site.open(page)  # the conversation comes back from the server, after the page
+    expect(messages(page, "user")).to_have_count(1)
     assert texts(page, "user") == [MAX]
     expect(by(page, "outcome-note")).to_contain_text(f"Saved: “{MAX}”")
     assert page.console_errors == []
