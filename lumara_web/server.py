@@ -12,6 +12,7 @@ from . import create_app
 from .access import TOKEN_FILE, WILDCARD_HOSTS, AccessPolicy
 from .config import load_settings, settings_from_args
 from .errors import LumaraError
+from .inference.heap import limit_arenas, trim_periodically
 from .observability.perf import process_started_at
 from .services import Services
 from .web.serving import http_server
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Set, not inherited: werkzeug turns its own logger to info when it finds no level.
     logging.getLogger("werkzeug").setLevel(level.upper())
+    limit_arenas()  # before the model and request threads exist
     try:
         app = create_app(overrides)
     except LumaraError as error:
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     print_access_address(services.access, settings)
     announce_models(services, open_address=browser_address(settings, services.access)
                     if settings["open"] else None)
+    trim_periodically(threading.Event())
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -4,7 +4,6 @@ and leaves no thread, socket or memory behind."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 
@@ -39,18 +38,12 @@ def server(tmp_path_factory, embedding_cache_dir):
         process.stop()
 
 
-def counts(process: AppProcess) -> tuple[int, int]:
-    """(threads, open file descriptors) of the server process, from /proc."""
-    return (len(os.listdir(f"/proc/{process.pid}/task")),
-            len(os.listdir(f"/proc/{process.pid}/fd")))
-
-
 def wait_for_baseline(process: AppProcess, baseline: tuple[int, int]) -> tuple[int, int]:
     """The counts once they are back at the baseline (threads within THREAD_SLACK), or the
     last counts seen when SETTLE_SECONDS run out."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        now = counts(process)
+        now = process.threads_and_files()
         if (now[0] <= baseline[0] + THREAD_SLACK and now[1] <= baseline[1]) \
                 or time.monotonic() > deadline:
             return now
@@ -83,7 +76,7 @@ def send_in_fragments(client: Client, total_bytes: int, fragment_bytes: int) -> 
 
 @pytest.mark.parametrize("attack", ["one oversized frame", "fragments adding up"])
 def test_oversized_websocket_messages_leave_no_thread_or_socket(server, attack):
-    baseline = counts(server)
+    baseline = server.threads_and_files()
     clients = []
     try:
         for _ in range(100):

@@ -1,26 +1,60 @@
-"""Hand freed heap memory back to the system after a model run.
+"""Hand freed heap memory back to the system.
 
 glibc keeps freed heap for reuse, so one large allocation burst (a batch of long texts
 through ONNX Runtime, a JSON-schema generation in llama.cpp) would leave the server that much
 larger for good. Measured here: ~400 MB after one batch of long texts, ~37 MB after schema-
-constrained generation; trimming costs ~0.1 ms when little was freed, ~30 ms after 400 MB."""
+constrained generation; trimming costs ~0.1 ms when little was freed, ~30 ms after 400 MB.
+Bursts outside the models (an import, 200 searches at once) free memory in every thread's
+own arena: the server caps the arenas at start-up and trims every few seconds. Where glibc
+is absent (musl, macOS) all of this does nothing."""
 
 from __future__ import annotations
 
 import ctypes
-from typing import Callable
+import threading
+from typing import Any
+
+M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+# Two arenas for the whole server: glibc's default (8 a core) kept up to 16 heaps, each
+# holding its own freed memory. Measured over three rounds of imports, 200 concurrent
+# searches, chats and oversized frames: 548 MB after, against 486 MB with two and trimming.
+ARENAS = 2
+TRIM_INTERVAL_SECONDS = 15  # a trim with little to give back costs ~0.1 ms
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc() -> Any:
     try:
-        return ctypes.CDLL(None).malloc_trim  # glibc; musl and macOS have none
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim, libc.mallopt  # glibc; musl and macOS have neither
+        return libc
     except (AttributeError, OSError):
         return None
 
 
-_MALLOC_TRIM = _malloc_trim()
+_GLIBC = _glibc()
 
 
 def release_freed_memory() -> None:
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    if _GLIBC is not None:
+        _GLIBC.malloc_trim(0)
+
+
+def limit_arenas(count: int = ARENAS) -> None:
+    """Cap glibc's malloc arenas; called before the threads that would make more start."""
+    if _GLIBC is not None:
+        _GLIBC.mallopt(M_ARENA_MAX, count)
+
+
+def trim_periodically(stop: threading.Event,
+                      interval: float = TRIM_INTERVAL_SECONDS) -> threading.Thread | None:
+    """release_freed_memory() every `interval` seconds on a daemon thread, until `stop`."""
+    if _GLIBC is None:
+        return None
+
+    def trim_until_stopped() -> None:
+        while not stop.wait(interval):
+            release_freed_memory()
+
+    thread = threading.Thread(target=trim_until_stopped, name="lumara-heap-trim", daemon=True)
+    thread.start()
+    return thread
