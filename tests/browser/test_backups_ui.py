@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import expect
 
-from .ui import by, delete_through_the_ui, memory_item, memory_items
+from .ui import ask, by, delete_through_the_ui, memory_item, memory_items
 
 SISTER = "My sister Ana lives in Lisbon."
 OIL = "The car needs an oil change every 15,000 kilometres."
@@ -39,6 +39,8 @@ def test_back_up_delete_restore_and_the_memory_is_back(site, page):
 
     delete_through_the_ui(page, sister["id"])
     expect(memory_items(page)).to_have_count(1)
+    ask(page, "What is the capital of France?")  # a conversation the backup does not hold
+    expect(by(page, "conversation-item")).to_have_count(1)
 
     # Asked first: Cancel changes nothing and goes back to the panel.
     by(open_panel(page), "backup-restore").click()
@@ -55,6 +57,7 @@ def test_back_up_delete_restore_and_the_memory_is_back(site, page):
     expect(by(panel, "backup-status")).to_have_text(re.compile(r"^Restored 2 memories from "))
     expect(memory_item(page, sister["id"])).to_have_count(1)
     expect(memory_items(page)).to_have_count(2)
+    expect(by(page, "conversation-item")).to_have_count(0)  # the page follows the restore
     # The database as it was before the restore is the newest backup now.
     expect(by(panel, "backup-item")).to_have_count(2)
     expect(by(by(panel, "backup-item").first, "backup-meta")).to_have_text(

@@ -32,6 +32,11 @@ export function initConversations(hooks) {
     $("chat-input").focus();
   });
   $("conversations-more").addEventListener("click", () => loadConversations({more: true}));
+  // A backup restored: the list and the conversation shown are as they were then.
+  bus.on("database:replaced", () => {
+    loadConversations();
+    reloadConversation();
+  });
 }
 
 /** {id, token}: the conversation shown (id null for a new one) and the view's token now. */

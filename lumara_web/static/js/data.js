@@ -505,6 +505,7 @@ async function restoreBackup(backup) {
   try {
     const result = await post(`/api/backups/${encodeURIComponent(backup.name)}/restore`);
     bus.emit("memories:reload");
+    bus.emit("database:replaced");
     const done = `Restored ${count(result.memories, "memory", "memories")} from the backup ` +
                  `of ${fullDate(backup.created_at)}. What you had before is in the backup ` +
                  `of ${fullDate(result.previous.created_at)}.`;

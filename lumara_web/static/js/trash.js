@@ -31,6 +31,7 @@ export function initTrash() {
   closeOnEscape(view, () => closeTrash());
   // A memory deleted elsewhere (a chat "Undo") while the trash is shown belongs in it.
   bus.on("memory:removed", () => { if (state.open) load(); });
+  bus.on("database:replaced", () => { if (state.open) load(); });  // a backup restored
 }
 
 export function openTrash() {
