@@ -252,6 +252,7 @@ def backup(argv: list[str]) -> None:
 def restore(argv: list[str]) -> None:
     from .errors import LumaraError
     from .storage.backups import Backups, parse_name
+    from .storage.server_lock import no_server_running
 
     parser = backups_parser("restore")
     parser.add_argument("file", help="a backup (its path, or its name in <data dir>/backups) "
@@ -265,9 +266,15 @@ def restore(argv: list[str]) -> None:
     source = Path(args.file)
     if not source.exists() and parse_name(args.file):
         source = backups.folder / args.file
+    lock = no_server_running(settings["data_dir"])
+    if lock is None:
+        sys.exit("lumara: nothing was restored: a Lumara server is using this data folder. "
+                 "Stop it first, or restore from its page (Data, then Backups).")
     try:
         restored = backups.restore(source)
     except LumaraError as error:
         sys.exit(f"lumara: nothing was restored: {error.message}")
+    finally:
+        lock.close()
     print(f"Restored {source} into {settings['db_path']}: {restored.memories} memories. "
           f"The database as it was is kept in {restored.kept.path}.")

@@ -15,6 +15,7 @@ from .errors import LumaraError
 from .inference.heap import limit_arenas, trim_periodically
 from .observability.perf import process_started_at
 from .services import Services
+from .storage.server_lock import hold_while_serving
 from .web.serving import http_server
 
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"lumara: {error.message}")
     services = app.extensions["lumara"]
     settings = services.settings
+    serving = hold_while_serving(settings["data_dir"])  # a CLI restore waits for us to end
     try:
         server = http_server(app, settings["host"], settings["port"])
     except OSError as error:
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         print("Lumara stopped.", flush=True)
+    finally:
+        serving.close()
 
 
 def announce_models(services: Services, open_address: str | None) -> None:

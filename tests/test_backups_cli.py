@@ -81,6 +81,23 @@ def test_restore_brings_the_backup_back_and_keeps_the_database_it_replaces(data_
     assert kept.name.endswith("-restore.db") and verify(kept) == 2
 
 
+def test_restore_refuses_while_a_server_uses_the_folder(data_dir, capsys):
+    from lumara_web.storage.server_lock import hold_while_serving
+
+    path = backup_now(data_dir, capsys)
+    forget_one(data_dir)
+    serving = hold_while_serving(data_dir)  # as `python app.py` holds it while it runs
+    try:
+        with pytest.raises(SystemExit) as refused:
+            cli.main(["restore", "--data-dir", str(data_dir), str(path)])
+        assert "a Lumara server is using this data folder" in str(refused.value)
+        assert len(contents(data_dir)) == 2  # nothing restored
+    finally:
+        serving.close()
+    cli.main(["restore", "--data-dir", str(data_dir), str(path)])  # the server has stopped
+    assert contents(data_dir) == sorted(CONTENTS)
+
+
 def test_restore_takes_a_backup_by_its_name(data_dir, capsys, monkeypatch, tmp_path):
     path = backup_now(data_dir, capsys)
     forget_one(data_dir)
