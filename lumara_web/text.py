@@ -5,6 +5,7 @@ of a text, and whether a message speaks of the user's own life."""
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 import snowballstemmer
@@ -40,13 +41,18 @@ _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm|%)?|[A-Za-z]+(?:['’
 _SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)[.!?;]\s+")
 
 
-_stemmer = snowballstemmer.stemmer("english")
+# A stemmer keeps the word it works on in itself: two threads sharing one garbled each
+# other's words (an IndexError, a 500 on a write). One stemmer a thread.
+_stemmers = threading.local()
 
 
 @lru_cache(maxsize=8192)
 def stem(word: str) -> str:
     """A word's stem (snowballstemmer's English, Porter 2): "sprained" and "sprain" meet."""
-    return _stemmer.stemWord(word)
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def tokens(text: str) -> list[str]:

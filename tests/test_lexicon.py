@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import snowballstemmer
 
 from lumara_web import lexicon
 
@@ -114,3 +115,18 @@ def test_what_a_definition_denies():
     assert "meat" in lexicon.denied_by_definition("vegetarian")
     assert lexicon.denied_by_definition("teetotal") == ("alcoholic_beverages",)
     assert lexicon.denied_by_definition("gardener") == ()
+
+
+def test_stemming_from_many_threads_at_once_gives_each_its_own_stem():
+    """The stemmer keeps its word in itself; shared between threads it garbled them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lumara_web.text import stem
+
+    words = [f"{base}{suffix}{n}" for n in range(400)
+             for base, suffix in (("sprain", "ed"), ("paint", "ing"), ("hope", "fully"))]
+    expected = {word: snowballstemmer.stemmer("english").stemWord(word) for word in words}
+    stem.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        stems = list(pool.map(stem, words))
+    assert dict(zip(words, stems)) == expected
