@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .live_server import AppProcess, chat, report, request
+from .live_server import CHAT_TIMEOUT, AppProcess, chat, report, request
 
 pytestmark = pytest.mark.live_server
 
@@ -40,6 +40,10 @@ ANSWER_TOKENS = 32
 # a leak of even 1 MB per chat (40 chats between the two readings) would add on top.
 RSS_GROWTH_LIMIT = 0.10
 REST_PAUSE_SECONDS = 0.2  # after each list, search and add
+# A hang detector for the last of 20 queued chats: inference runs at a lower CPU priority,
+# so beside another busy process (a CPU burner, as the suite is also run) the 20 answers
+# took over five minutes.
+QUEUED_CHAT_TIMEOUT = 4 * CHAT_TIMEOUT
 QUESTIONS = [
     "Why is the sky blue?", "How do plants make their food?", "Why do cats purr?",
     "How does a refrigerator keep food cold?", "What causes the seasons?",
@@ -134,7 +138,8 @@ def run_chats(base: str, count: int, stagger: float, question: str | None = None
     def one(index: int) -> None:
         try:
             results[index] = Chat(chat(base, question or QUESTIONS[index % len(QUESTIONS)],
-                                       send_at=first_send + index * stagger))
+                                       send_at=first_send + index * stagger,
+                                       timeout=QUEUED_CHAT_TIMEOUT))
         except BaseException as error:  # reported by the test, not lost in a thread
             results[index] = error
 
