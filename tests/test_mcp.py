@@ -21,6 +21,7 @@ from lumara_web.mcp.stdio import lazy_services, loading
 
 from .fakes import FakeEmbedder, FakeEngine
 from .helpers import FACT, FACT_VARIANT, UNRELATED, WAIT, api_snapshot, run_async, snapshot
+from .live_server import request
 
 TOOLS = {"search_memories", "add_memory", "update_memory", "delete_memory", "recent_memories",
          "ask"}
@@ -63,15 +64,7 @@ def result_of(live, tool: str, arguments: dict) -> dict:
 
 
 def rest(live, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        live.base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
+    return request(live.base, path, body, method, timeout=WAIT)
 
 
 def raw_post(live, headers: dict) -> tuple[int, dict]:
