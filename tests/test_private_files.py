@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from lumara_web.search import index_file
 from lumara_web.storage import db
 from lumara_web.storage.private import make_private
 
@@ -76,3 +79,19 @@ def test_an_exported_file_is_private_even_when_it_existed(tmp_path):
                     "--output", str(output)], cwd=PROJECT_ROOT, check=True,
                    capture_output=True)
     assert "X1234567" in output.read_text() and mode(output) == 0o600
+
+
+def test_a_saved_index_is_private_while_it_is_being_written(tmp_path, monkeypatch):
+    modes_while_writing = []
+    save_array = index_file._save_array
+
+    def watched(path, array):
+        modes_while_writing.append(mode(path))
+        save_array(path, array)
+
+    monkeypatch.setattr(index_file, "_save_array", watched)
+    saved = index_file.Saved("exact", 1, 4, {}, {"ids": np.arange(3),
+                                                  "vectors": np.ones((3, 4), np.float32)})
+    index_file.save(tmp_path / "index", saved, "database")
+    assert modes_while_writing == [0o600, 0o600]
+    assert open_to_others(tmp_path / "index") == []

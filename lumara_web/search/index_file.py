@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..storage import meta_store
-from ..storage.private import FILE_MODE, private_folder, write_private_text
+from ..storage.private import private_folder, write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,9 @@ def _write(path: Path, writer: Any) -> int:
     """Write through `writer(path)` under a temporary name, then rename; the file's CRC."""
     # Named by process: another process saving the same folder never writes into it.
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    # Private before the first byte: vectors say what the memories say.
+    write_private_text(partial, "")
     writer(partial)
-    os.chmod(partial, FILE_MODE)  # vectors say what the memories say
     with open(partial, "rb") as file:
         os.fsync(file.fileno())
     checksum = _crc(partial)

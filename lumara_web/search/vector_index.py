@@ -41,7 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..storage import db, store
-from ..storage.private import private_folder
+from ..storage.private import private_folder, write_private_text
 from . import index_file, vector_file
 from .vector_file import VectorFile
 
@@ -448,9 +448,10 @@ def _save_centroids(cache_dir: Path | None, index: Any, size: int, fit: float) -
     try:
         private_folder(cache_dir)
         partial = index_path.with_suffix(".partial")
+        write_private_text(partial, "")  # centroids are averages of the memories' vectors
         _faiss().write_index(index, str(partial))  # trained, still empty: centroids only
         partial.replace(index_path)
-        meta_path.write_text(json.dumps({"trained_size": size, "fit": fit}))
+        write_private_text(meta_path, json.dumps({"trained_size": size, "fit": fit}))
     except OSError as error:  # a cache: a failure costs a retrain at the next start
         log.warning("could not save the IVF centroids in %s: %s", cache_dir, error)
 
