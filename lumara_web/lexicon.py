@@ -55,6 +55,7 @@ class _PartOfSpeech:
         self.data = _mapped(folder / f"data.{name}")
         self.exceptions = _mapped(folder / f"{name}.exc")
         self.starts = _SynsetStarts(self.data)
+        _release(self.data)  # the scan read every page; a lookup needs a handful
 
     def base_forms(self, word: str) -> list[str]:
         word = word.strip().replace(" ", "_")
@@ -243,6 +244,13 @@ class WordNet:
 def _mapped(path: Path) -> mmap.mmap:
     with path.open("rb") as file:
         return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _release(data: mmap.mmap) -> None:
+    """Unmap the pages read so far from this process (they stay in the system's file cache,
+    so reading them again is cheap): they would otherwise count in the server's memory."""
+    if hasattr(mmap, "MADV_DONTNEED"):
+        data.madvise(mmap.MADV_DONTNEED)
 
 
 class _SynsetStarts:

@@ -130,3 +130,29 @@ def test_stemming_from_many_threads_at_once_gives_each_its_own_stem():
     with ThreadPoolExecutor(8) as pool:
         stems = list(pool.map(stem, words))
     assert dict(zip(words, stems)) == expected
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux /proc")
+def test_the_dictionary_stays_out_of_the_process_memory_after_its_first_scan(tmp_path):
+    """Opening a part of speech reads every line of its data file once; those pages go back
+    to the system's file cache (a lookup maps again only what it reads)."""
+    source = lexicon.wordnet()
+    assert source is not None
+    data = tmp_path / "data.noun"  # a copy of its own: only this test maps it
+    for name in ("index.noun", "data.noun", "noun.exc"):
+        (tmp_path / name).write_bytes((Path(source.folder) / name).read_bytes())
+    copy = lexicon.WordNet(tmp_path)
+    assert resident_kb(data) < data.stat().st_size // 1024 // 10
+    assert copy.is_a("labrador", "dog") and not copy.is_a("cat", "dog")
+
+
+def resident_kb(path: Path) -> int:
+    total, current = 0, None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+                current = fields[5] if len(fields) > 5 else None
+            elif fields[0] == "Rss:" and current == str(path):
+                total += int(fields[1])
+    return total
