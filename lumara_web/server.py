@@ -12,7 +12,7 @@ from . import create_app
 from .access import TOKEN_FILE, WILDCARD_HOSTS, AccessPolicy
 from .config import load_settings, settings_from_args
 from .errors import LumaraError
-from .inference.heap import limit_arenas, trim_periodically
+from .inference.heap import limit_heap_growth, trim_periodically
 from .observability.perf import process_started_at
 from .services import Services
 from .storage.server_lock import hold_while_serving
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Set, not inherited: werkzeug turns its own logger to info when it finds no level.
     logging.getLogger("werkzeug").setLevel(level.upper())
-    limit_arenas()  # before the model and request threads exist
+    limit_heap_growth()  # before the model and request threads exist
     try:
         app = create_app(overrides)
     except LumaraError as error:
