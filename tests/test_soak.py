@@ -26,7 +26,9 @@ CHATS_PER_ROUND, CHAT_CLIENTS = 6, 3
 OVERSIZED_FRAMES_PER_ROUND = 30
 THREAD_SLACK = 4  # threads the server starts on its own (timers, a lingering worker)
 SETTLE_SECONDS = 10
-FILE_SLACK = 10  # the import's, the index saver's and the backups' own connections
+# WordNet's 12 files (opened at first use), and the import's, the index saver's and the
+# backups' own connections.
+FILE_SLACK = 25
 
 PEOPLE = ["Ana", "Bruno", "Chen", "Dara", "Eli", "Femi", "Goro", "Hana"]
 DOINGS = ["plays the cello", "moved to Porto", "bakes sourdough", "runs marathons",
