@@ -1,11 +1,13 @@
 """lexicon: what is a kind of what, from the bundled WordNet files."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import snowballstemmer
 
 from lumara_web import lexicon
+from lumara_web.text import stem
 
 
 @pytest.mark.parametrize("word, kind", [
@@ -35,13 +37,17 @@ def test_other_things_are_not(word, kind):
     assert not lexicon.is_a(word, kind)
 
 
-def test_files_with_either_line_end_read_the_same(tmp_path):
-    """WordNet's offsets count one byte per line end; the package ships two-byte ones."""
+def copy_noun_files(folder: Path, convert=lambda data: data) -> None:
+    """The bundled WordNet's noun files, passed through `convert`, into `folder`."""
     source = lexicon.wordnet()
     assert source is not None
-    folder = Path(source.folder)
     for name in ("index.noun", "data.noun", "noun.exc"):
-        (tmp_path / name).write_bytes((folder / name).read_bytes().replace(b"\r\n", b"\n"))
+        (folder / name).write_bytes(convert((Path(source.folder) / name).read_bytes()))
+
+
+def test_files_with_either_line_end_read_the_same(tmp_path):
+    """WordNet's offsets count one byte per line end; the package ships two-byte ones."""
+    copy_noun_files(tmp_path, lambda data: data.replace(b"\r\n", b"\n"))
     unix = lexicon.WordNet(tmp_path)
     assert unix.is_a("labrador", "dog") and not unix.is_a("cat", "dog")
     # Only the noun files: nouns still match, the other parts of speech are left out.
@@ -119,10 +125,6 @@ def test_what_a_definition_denies():
 
 def test_stemming_from_many_threads_at_once_gives_each_its_own_stem():
     """The stemmer keeps its word in itself; shared between threads it garbled them."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from lumara_web.text import stem
-
     words = [f"{base}{suffix}{n}" for n in range(400)
              for base, suffix in (("sprain", "ed"), ("paint", "ing"), ("hope", "fully"))]
     expected = {word: snowballstemmer.stemmer("english").stemWord(word) for word in words}
@@ -136,11 +138,8 @@ def test_stemming_from_many_threads_at_once_gives_each_its_own_stem():
 def test_the_dictionary_stays_out_of_the_process_memory_after_its_first_scan(tmp_path):
     """Opening a part of speech reads every line of its data file once; those pages go back
     to the system's file cache (a lookup maps again only what it reads)."""
-    source = lexicon.wordnet()
-    assert source is not None
-    data = tmp_path / "data.noun"  # a copy of its own: only this test maps it
-    for name in ("index.noun", "data.noun", "noun.exc"):
-        (tmp_path / name).write_bytes((Path(source.folder) / name).read_bytes())
+    copy_noun_files(tmp_path)  # a copy of its own: only this test maps it
+    data = tmp_path / "data.noun"
     copy = lexicon.WordNet(tmp_path)
     assert resident_kb(data) < data.stat().st_size // 1024 // 10
     assert copy.is_a("labrador", "dog") and not copy.is_a("cat", "dog")
