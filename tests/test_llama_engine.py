@@ -1,7 +1,14 @@
 """LlamaEngine on real llama-cpp-python: what a user sees when the model file is wrong."""
 
+import subprocess
+import sys
+import time
+
+import pytest
+
 from lumara_web import create_app
 from lumara_web.inference.engine import GenerationRequest, LlamaEngine, machine_cores
+from lumara_web.inference.free_cores import MEASURE_EVERY_SECONDS
 
 from .fakes import FakeEmbedder
 
@@ -71,3 +78,29 @@ def test_after_a_read_ahead_the_next_prompt_reads_only_its_own_turn(real_engine)
         after["reused_tokens"] - before["reused_tokens"])
     # Its own turn plus the chat template's few markers; not the prefix read ahead.
     assert own_turn <= decoded <= own_turn + 12
+
+
+def decoding_threads_after(engine, seconds: float) -> int:
+    """Generate for `seconds` (several measuring windows), then read the context's count."""
+    import llama_cpp
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        engine.submit(GenerationRequest([{"role": "user", "content": "Count to fifty."}],
+                                        max_tokens=24, purpose="extract")).text()
+    return llama_cpp.llama_n_threads(engine.model.value._ctx.ctx)
+
+
+@pytest.mark.skipif(machine_cores() < 2, reason="needs a core to give away")
+def test_a_busy_core_elsewhere_is_left_to_its_process(real_engine):
+    """On the real model: beside a spinning process the chat model decodes on one thread
+    fewer (two threads beside it spin at llama.cpp's barriers), and takes it back after."""
+    before = decoding_threads_after(real_engine, 2 * MEASURE_EVERY_SECONDS)
+    burner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    try:
+        assert decoding_threads_after(real_engine, 3 * MEASURE_EVERY_SECONDS) < \
+            machine_cores()
+    finally:
+        burner.kill()
+        burner.wait()
+    assert decoding_threads_after(real_engine, 3 * MEASURE_EVERY_SECONDS) == before

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from ..errors import LumaraError, ModelUnavailable
 from .bundled import chat_model_path
+from .free_cores import FreeCores
 from .heap import release_freed_memory
 from .loading import BackgroundLoad
 
@@ -413,14 +414,20 @@ class LlamaEngine(Engine):
         if self.prompt_cache_mb:
             self._prefix_states = PrefixStates(llm, self.prompt_cache_mb << 20)
         context, decode = llm._ctx, llm._ctx.decode
+        free_cores, threads = FreeCores(self.threads), self.threads
 
         def decode_then_run_tasks(batch: Any) -> None:
+            nonlocal threads
+            if free_cores() != threads:
+                threads = free_cores()
+                context.set_n_threads(threads, threads)
+                log.debug("chat model now decodes on %d threads", threads)
             decode(batch)
             self._run_tasks()
 
-        # Every decoding step (a prompt chunk of DECODE_BATCH tokens, or one new token) ends
-        # by running waiting embedding calls: a long prompt never holds a search up for more
-        # than one chunk.
+        # Every decoding step (a prompt chunk of DECODE_BATCH tokens, or one new token) uses
+        # the cores other processes leave free, and ends by running waiting embedding calls:
+        # a long prompt never holds a search up for more than one chunk.
         context.decode = decode_then_run_tasks
         return llm
 
