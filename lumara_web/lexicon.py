@@ -57,6 +57,10 @@ class _PartOfSpeech:
         self.starts = _SynsetStarts(self.data)
         _release(self.data)  # the scan read every page; a lookup needs a handful
 
+    def release_pages(self) -> None:
+        for mapped in (self.index, self.data, self.exceptions):
+            _release(mapped)
+
     def base_forms(self, word: str) -> list[str]:
         word = word.strip().replace(" ", "_")
         forms = [word]
@@ -131,6 +135,13 @@ class WordNet:
                 except (OSError, ValueError):  # missing, or empty (mmap refuses)
                     self._parts[name] = None
             return self._parts[name]
+
+    def release_pages(self) -> None:
+        """Unmap every page lookups have read so far (see _release)."""
+        with self._parts_lock:
+            parts = [part for part in self._parts.values() if part is not None]
+        for part in parts:
+            part.release_pages()
 
     def is_a(self, word: str, kind: str, *, usually: bool = False) -> bool:
         """Does `word` name `kind` or a kind of it, in one of its usual senses ("puppy",
@@ -327,6 +338,13 @@ def wordnet() -> WordNet | None:
             except (importlib.metadata.PackageNotFoundError, OSError):
                 return None
         return _wordnet
+
+
+def release_pages() -> None:
+    """Hand back the pages lookups have mapped (~8 MB after hours of checks), if WordNet
+    has been opened at all; the server calls this every few seconds."""
+    if _wordnet is not None:
+        _wordnet.release_pages()
 
 
 def is_a(word: str, kind: str, *, usually: bool = False) -> bool:

@@ -8,7 +8,7 @@ import threading
 import time
 import webbrowser
 
-from . import create_app
+from . import create_app, lexicon
 from .access import TOKEN_FILE, WILDCARD_HOSTS, AccessPolicy
 from .config import load_settings, settings_from_args
 from .errors import LumaraError
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     print_access_address(services.access, settings)
     announce_models(services, open_address=browser_address(settings, services.access)
                     if settings["open"] else None)
-    trim_periodically(threading.Event())
+    trim_periodically(threading.Event(), also=(lexicon.release_pages,))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

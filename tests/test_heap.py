@@ -28,3 +28,13 @@ def test_the_trimmer_trims_until_it_is_stopped(monkeypatch):
     thread.join(10)
     assert not thread.is_alive() and thread.daemon
 
+
+
+def test_the_trimmer_also_hands_back_what_it_is_given():
+    released = threading.Event()
+    stop = threading.Event()
+    thread = heap.trim_periodically(stop, interval=0.01, also=(released.set,))
+    assert released.wait(10)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()

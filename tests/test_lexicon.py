@@ -145,6 +145,20 @@ def test_the_dictionary_stays_out_of_the_process_memory_after_its_first_scan(tmp
     assert copy.is_a("labrador", "dog") and not copy.is_a("cat", "dog")
 
 
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux /proc")
+def test_pages_read_by_lookups_can_be_handed_back(tmp_path):
+    copy_noun_files(tmp_path)
+    index = tmp_path / "index.noun"
+    copy = lexicon.WordNet(tmp_path)
+    for word in ("labrador", "poodle", "sparrow", "oak", "violin", "lisbon", "teacher"):
+        copy.is_a(word, "dog")
+        copy.knows(word)
+    assert resident_kb(index) > 0
+    copy.release_pages()
+    assert resident_kb(index) == resident_kb(tmp_path / "data.noun") == 0
+    assert copy.is_a("labrador", "dog") and not copy.is_a("cat", "dog")  # maps again
+
+
 def resident_kb(path: Path) -> int:
     total, current = 0, None
     with open("/proc/self/smaps") as smaps:

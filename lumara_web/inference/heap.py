@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any
+from typing import Any, Callable
 
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # mallopt's parameter numbers, from glibc's malloc.h
 # Two arenas for the whole server: glibc's default (8 a core) kept up to 16 heaps, each
@@ -52,15 +52,18 @@ def limit_heap_growth(arenas: int = ARENAS) -> None:
         _GLIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
-def trim_periodically(stop: threading.Event,
-                      interval: float = TRIM_INTERVAL_SECONDS) -> threading.Thread | None:
-    """release_freed_memory() every `interval` seconds on a daemon thread, until `stop`."""
-    if _GLIBC is None:
+def trim_periodically(stop: threading.Event, interval: float = TRIM_INTERVAL_SECONDS,
+                      also: tuple[Callable[[], None], ...] = ()) -> threading.Thread | None:
+    """release_freed_memory() and each of `also` (other memory to hand back) every
+    `interval` seconds on a daemon thread, until `stop`."""
+    if _GLIBC is None and not also:
         return None
 
     def trim_until_stopped() -> None:
         while not stop.wait(interval):
             release_freed_memory()
+            for release in also:
+                release()
 
     thread = threading.Thread(target=trim_until_stopped, name="lumara-heap-trim", daemon=True)
     thread.start()
