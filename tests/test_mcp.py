@@ -15,12 +15,23 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from lumara_web import create_app
 from lumara_web.config import load_settings
 from lumara_web.mcp.server import build_server
 from lumara_web.mcp.stdio import lazy_services, loading
+from lumara_web.storage import meta_store
 
-from .fakes import FakeEmbedder, FakeEngine
-from .helpers import FACT, FACT_VARIANT, UNRELATED, WAIT, api_snapshot, run_async, snapshot
+from .fakes import FakeEmbedder, FakeEngine, OtherModel
+from .helpers import (
+    FACT,
+    FACT_VARIANT,
+    UNRELATED,
+    WAIT,
+    api_snapshot,
+    run_async,
+    snapshot,
+    wait_until,
+)
 from .live_server import request
 
 TOOLS = {"search_memories", "add_memory", "update_memory", "delete_memory", "recent_memories",
@@ -328,6 +339,38 @@ def test_the_stdio_services_load_the_chat_model_only_when_ask_needs_it(tmp_path)
     assert state_before_ask == "not_started"
     assert engine.model.state == "ready"
     assert answer.structured_content["memories"][0]["content"] == "My dog is called Rex."
+    services.vector_index.close()
+
+
+def test_the_stdio_command_re_embeds_vectors_another_model_made(tmp_path):
+    """Started with another embedding model than the one that made the stored vectors, it
+    re-embeds them, as the web server does: searches would otherwise compare two models'
+    vectors."""
+    web = create_app({"data_dir": str(tmp_path), "embedder": FakeEmbedder(),
+                      "engine": FakeEngine()})
+    added = web.test_client().post("/api/memories", json={"content": "My dog is called Rex."})
+    assert added.status_code == 201
+    web.extensions["lumara"].vector_index.close()
+
+    other = OtherModel()
+    services = lazy_services(load_settings({"data_dir": str(tmp_path)}),
+                             {"embedder": other, "engine": FakeEngine()})
+    server = build_server(services, lifespan=lambda _server: loading(services))
+
+    async def run():
+        async with Client(server, read_timeout_seconds=WAIT) as client:
+            wait_until(lambda: services.reembed.status()["state"] == "done", timeout=WAIT,
+                       what="the re-embed")
+            return await client.call_tool("search_memories", {"query": "Rex"})
+
+    found = run_async(run)
+    assert services.reembed.status()["reason"] == "model_changed"
+    assert found.structured_content["results"][0]["memory"]["content"] == "My dog is called Rex."
+    conn = services.connect()
+    try:
+        assert meta_store.get_value(conn, meta_store.VECTORS_MODEL) == other.model_id
+    finally:
+        conn.close()
     services.vector_index.close()
 
 

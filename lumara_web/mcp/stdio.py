@@ -62,7 +62,9 @@ def lazy_services(settings: dict, components: dict[str, Any] | None = None) -> S
 async def loading(services: Services) -> AsyncIterator[None]:
     """Around the stdio session: the embedding model and the vector index load in the
     background once the transport owns stdout (a model's loader cannot print into the
-    protocol); the first search or add waits for them."""
+    protocol); the first search or add waits for them. Vectors another embedding model made
+    are made again, as the web server does at its start."""
+    services.reembed.start_if_model_changed()
     services.embeddings.start_loading()
     services.vector_index.start_loading()
     yield
