@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from lumara_web.inference.engine import EngineBusy
 from lumara_web.storage import db
 
 from .fakes import FakeEngine
@@ -87,6 +88,24 @@ def test_a_person_waits_for_no_read_ahead(make_app):
     wait_idle(engine)
     order = [sent.messages[-1]["content"] for sent in engine.requests[warmed:]]
     assert order == ["first", "second", "earlier"]
+
+
+def test_a_waiting_read_ahead_gives_its_place_in_a_full_queue_to_a_person():
+    engine = GatedEngine(max_queue=2)
+    engine.reads_ahead = True
+    running = engine.submit(request("running"))
+    started(running)
+    ahead = engine.read_ahead([{"role": "user", "content": "earlier"}])
+    waiting = engine.submit(request("waiting"))
+    assert engine.read_ahead([{"role": "user", "content": "more"}]) is None  # full: refused
+    asked = engine.submit(request("asked"))  # full too, but the read-ahead makes room
+    assert ahead.finished.is_set() and ahead.text() == ""
+    with pytest.raises(EngineBusy):
+        engine.submit(request("one too many"))  # people's jobs are never dropped
+    engine.open()
+    assert [job.text() for job in (running, waiting, asked)] == ["OK."] * 3
+    assert "earlier" not in [sent.messages[-1]["content"] for sent in engine.requests]
+    wait_idle(engine)
 
 
 def test_a_running_read_ahead_does_not_count_as_a_queue(make_app):

@@ -173,6 +173,8 @@ class Engine:
             self.model.wait(0)  # raises ModelUnavailable with the reason
         job = Job(request, stop)
         with self._condition:
+            if len(self._waiting) >= self.max_queue and request.purpose != "prefill":
+                self._drop_last_read_ahead()  # it only saves work: a person never waits on it
             if len(self._waiting) >= self.max_queue:
                 raise EngineBusy(f"The chat model is busy ({len(self._waiting)} requests "
                                  "waiting); try again in a moment.")
@@ -184,6 +186,13 @@ class Engine:
             self._condition.notify_all()
         self.start()
         return job
+
+    def _drop_last_read_ahead(self) -> None:
+        for waiting in reversed(self._waiting):
+            if waiting.request.purpose == "prefill":
+                self._waiting.remove(waiting)
+                waiting._finish()
+                return
 
     def read_ahead(self, messages: list[dict], pinned: int = 1) -> Job | None:
         """Have the model read `messages` (a conversation so far, as its next prompt will
