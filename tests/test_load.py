@@ -244,9 +244,11 @@ def test_a_full_queue_turns_chats_away_with_busy_and_answers_the_rest(
         outcomes = [chat_.outcome for chat_ in chats]
         busy = [chat_ for chat_ in chats if chat_.outcome == "error:busy"]
         assert outcomes.count("complete") + len(busy) == sent, outcomes
-        # One answered at once and `max_queue` waiting; each later one found the queue full
-        # unless an answer had finished meanwhile.
-        assert 1 <= len(busy) <= sent - 1 - max_queue, outcomes
+        # `max_queue` places, and one more once the worker has taken the first job out of
+        # the queue to answer it: under load that lower-priority thread may only get to it
+        # after all twelve have arrived. Each later one found the queue full unless an
+        # answer had finished meanwhile.
+        assert 1 <= len(busy) <= sent - max_queue, outcomes
         for chat_ in busy:
             [(_, error)] = chat_.of("error")
             assert error["message"] == (f"The chat model is busy ({max_queue} requests "
