@@ -26,7 +26,7 @@ from .memory.review import ReviewService
 from .memory.service import MemoryService
 from .observability.perf import PerfMonitor, RssSampler, record_startup
 from .search.vector_index import VectorIndex
-from .storage import db, migrations, store
+from .storage import db, meta_store, migrations, store
 from .storage.backups import Backups, DailyBackups, Restored
 from .storage.private import make_private
 
@@ -189,6 +189,7 @@ def prepare_database(settings: dict,
             migrations.migrate(conn, before=None if backups is None
                                else lambda: backups.before("migration"))
             store.purge_trash_older_than(conn, settings["trash_days"])
+            meta_store.database_id(conn)  # now, not when the index is first saved
         finally:
             conn.close()
         if Path(path).stat().st_size > INTEGRITY_SYNC_BYTES:

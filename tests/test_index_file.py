@@ -264,3 +264,25 @@ def test_the_ivf_layout_is_saved_again_as_memories_change(tmp_path, conn, monkey
         answers_exactly(later, conn)
     finally:
         later.close()
+
+
+def test_a_prepared_database_has_its_identity_before_the_index_is_saved(tmp_path):
+    """Given when the server prepares the database, not by the index's first save on a
+    background thread: a snapshot taken after start-up does not change by itself."""
+    from lumara_web.services import prepare_database
+    from lumara_web.storage import meta_store
+
+    settings = {"db_path": tmp_path / "lumara.db", "trash_days": 30}
+    prepare_database(settings)
+    conn = db.connect(settings["db_path"])
+    try:
+        given = meta_store.get_value(conn, meta_store.DATABASE_ID)
+        assert given and index_file.database_id(conn) == given
+    finally:
+        conn.close()
+    prepare_database(settings)  # a later start keeps it
+    conn = db.connect(settings["db_path"])
+    try:
+        assert meta_store.get_value(conn, meta_store.DATABASE_ID) == given
+    finally:
+        conn.close()

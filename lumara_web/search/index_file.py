@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ FOLDER = "saved"
 META = "meta.json"
 # The meta-table key of the database's identity: a saved index from another database (a
 # data folder copied, or its database replaced) never matches it.
-DATABASE_ID = "database_id"
 _CHUNK = 1 << 22  # bytes read per step while checking a file's CRC
 
 
@@ -55,10 +53,11 @@ class Saved:
 
 
 def database_id(conn: Any) -> str | None:
-    """This database's identity, recorded on first use; None when it cannot be (a database
-    busy or read-only: then nothing is saved or loaded, as without a data folder)."""
+    """This database's identity (given when it was prepared); None when it cannot be read
+    or given (a database busy or read-only: then nothing is saved or loaded, as without a
+    data folder)."""
     try:
-        return meta_store.set_value_if_absent(conn, DATABASE_ID, uuid.uuid4().hex)
+        return meta_store.database_id(conn)
     except Exception as error:  # the driver's own error types: a cache must not fail a load
         log.warning("the vector index is not saved or loaded: %s", error)
         return None
