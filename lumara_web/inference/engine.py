@@ -427,8 +427,8 @@ class LlamaEngine(Engine):
 
         def decode_then_run_tasks(batch: Any) -> None:
             nonlocal threads
-            if free_cores() != threads:
-                threads = free_cores()
+            if (wanted := free_cores()) != threads:
+                threads = wanted
                 context.set_n_threads(threads, threads)
                 log.debug("chat model now decodes on %d threads", threads)
             decode(batch)

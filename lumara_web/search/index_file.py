@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 FORMAT = 2  # 2: the IVF layout holds PQ codes, its vectors in a vector file
 FOLDER = "saved"
 META = "meta.json"
-# The meta-table key of the database's identity: a saved index from another database (a
-# data folder copied, or its database replaced) never matches it.
 _CHUNK = 1 << 22  # bytes read per step while checking a file's CRC
 
 
@@ -53,9 +51,10 @@ class Saved:
 
 
 def database_id(conn: Any) -> str | None:
-    """This database's identity (given when it was prepared); None when it cannot be read
-    or given (a database busy or read-only: then nothing is saved or loaded, as without a
-    data folder)."""
+    """This database's identity, given when it was prepared: a saved index from another
+    database (a data folder copied, or its database replaced) never matches it. None when
+    it cannot be read or given (a database busy or read-only: then nothing is saved or
+    loaded, as without a data folder)."""
     try:
         return meta_store.database_id(conn)
     except Exception as error:  # the driver's own error types: a cache must not fail a load
