@@ -12,7 +12,8 @@ import pytest
 
 from lumara_web.search import index_file
 from lumara_web.search.vector_index import VectorIndex
-from lumara_web.storage import db, migrations, store
+from lumara_web.services import prepare_database
+from lumara_web.storage import db, meta_store, migrations, store
 
 from .test_vector_index import (
     brute_force,
@@ -269,9 +270,6 @@ def test_the_ivf_layout_is_saved_again_as_memories_change(tmp_path, conn, monkey
 def test_a_prepared_database_has_its_identity_before_the_index_is_saved(tmp_path):
     """Given when the server prepares the database, not by the index's first save on a
     background thread: a snapshot taken after start-up does not change by itself."""
-    from lumara_web.services import prepare_database
-    from lumara_web.storage import meta_store
-
     settings = {"db_path": tmp_path / "lumara.db", "trash_days": 30}
     prepare_database(settings)
     conn = db.connect(settings["db_path"])
